@@ -1,0 +1,19 @@
+"""A by-value pickler with cloudpickle's public API: ``import cloudpickle_ipy.core as cloudpickle``.
+
+Lambdas, closures, and functions and classes defined in ``__main__`` (a script, a shell, a
+notebook) or in a module registered by value travel by value; everything importable travels by
+reference. Payloads load with the standard ``pickle.loads`` wherever this package is importable.
+Needs nothing beyond the standard library.
+"""
+from pickle import load, loads
+
+from .functions import PythonVersionError
+from .pickler import DEFAULT_PROTOCOL, CloudPickler, Pickler, dump, dumps
+from .registry import (list_registry_pickle_by_value, register_pickle_by_value,
+                       unregister_pickle_by_value)
+
+__all__ = [
+    "CloudPickler", "DEFAULT_PROTOCOL", "Pickler", "PythonVersionError", "dump", "dumps",
+    "list_registry_pickle_by_value", "load", "loads", "register_pickle_by_value",
+    "unregister_pickle_by_value",
+]

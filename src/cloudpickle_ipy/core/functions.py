@@ -1,0 +1,277 @@
+"""Functions, code objects and cells: how they are reduced, how they are rebuilt.
+
+A function travels as ``_rebuild_function(code, globals, name, closure)`` plus a state dict that a
+state setter applies once the function exists. Everything that can refer back to the function (its
+globals, the contents of its cells, its defaults and ``__dict__``) is in the state, so the pickle
+memo already holds the function when those are pickled and recursion resolves to it.
+"""
+import builtins
+import dis
+import marshal
+import pickle
+import sys
+import types
+import weakref
+
+from .registry import module_travels_by_reference
+
+PYTHON_VERSION = sys.version_info[:2]
+
+
+class PythonVersionError(pickle.UnpicklingError):
+    """By-value code made by one Python minor version is being loaded by another."""
+
+
+# --- code objects ----------------------------------------------------------------------------------
+# Code objects travel as their marshal bytes, tagged with the Python version that made them: marshal's
+# format and the code object's layout change with every minor version, and loading them in another
+# one crashes or fails obscurely, so the tag is checked before marshal sees the bytes.
+
+# Before 3.11 marshal writes set constants (``x in {"a", "b"}``) in hash order, which depends on
+# PYTHONHASHSEED; such constants are written as a marked, sorted tuple and turned back on load.
+_MARSHAL_SORTS_SETS = sys.version_info >= (3, 11)
+_SET_MARK = "\0cloudpickle_ipy.frozenset"
+
+
+def reduce_code(pickler, code):
+    if not _MARSHAL_SORTS_SETS:
+        code = _with_sorted_sets(code)
+    try:
+        data = marshal.dumps(code)
+    except ValueError as e:
+        raise pickle.PicklingError(f"cannot pickle code object {code.co_name!r}: {e}") from e
+    return _rebuild_code, (PYTHON_VERSION, data)
+
+
+def _rebuild_code(version, data):
+    version = tuple(version)
+    if version != PYTHON_VERSION:
+        made, here = "%d.%d" % version, "%d.%d" % PYTHON_VERSION
+        raise PythonVersionError(
+            f"this payload holds code compiled by Python {made}, but this is Python {here}: "
+            f"by-value functions and classes only load on the Python minor version that pickled "
+            f"them; load it with Python {made} or pickle it again with Python {here}")
+    code = marshal.loads(data)
+    if not _MARSHAL_SORTS_SETS and _SET_MARK.encode() in data:
+        code = _with_real_sets(code)
+    return code
+
+
+def _with_sorted_sets(code):
+    consts = tuple(
+        (_SET_MARK, tuple(sorted(c, key=marshal.dumps))) if type(c) is frozenset
+        else _with_sorted_sets(c) if type(c) is types.CodeType else c
+        for c in code.co_consts)
+    return code.replace(co_consts=consts) if consts != code.co_consts else code
+
+
+def _with_real_sets(code):
+    consts = tuple(
+        frozenset(c[1]) if type(c) is tuple and len(c) == 2 and c[0] == _SET_MARK
+        else _with_real_sets(c) if type(c) is types.CodeType else c
+        for c in code.co_consts)
+    return code.replace(co_consts=consts)
+
+
+# --- the globals a code object uses ----------------------------------------------------------------
+
+def _global_name_opcodes():
+    names = ("LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME",
+             "LOAD_FROM_DICT_OR_GLOBALS")
+    return frozenset(dis.opmap[n] for n in names if n in dis.opmap)
+
+
+def _load_global_shift():
+    """From 3.11, LOAD_GLOBAL's argument is ``name_index << 1 | push_null``: detect it."""
+    probe = compile("def probe():\n    a\n    return b\n", "<probe>", "exec").co_consts[0]
+    raw = probe.co_code
+    args = [raw[i + 1] for i in range(0, len(raw), 2) if raw[i] == dis.opmap["LOAD_GLOBAL"]]
+    return 1 if args[-1] == 2 else 0
+
+
+_GLOBAL_OPS = _global_name_opcodes()
+_LOAD_GLOBAL = dis.opmap["LOAD_GLOBAL"]
+_LOAD_GLOBAL_SHIFT = _load_global_shift()
+_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
+_code_names_cache = weakref.WeakKeyDictionary()
+
+
+def code_names(code):
+    """``(globals, attributes)``: the global names ``code`` and its nested code read or write, in
+    order of first use (class bodies included: they read globals with LOAD_NAME), and every name
+    it uses (attribute names among them)."""
+    try:
+        return _code_names_cache[code]
+    except KeyError:
+        pass
+    global_names, all_names = {}, {}
+    _collect_names(code, global_names, all_names)
+    names = _code_names_cache[code] = (tuple(global_names), frozenset(all_names))
+    return names
+
+
+def _collect_names(code, global_names, all_names):
+    co_names = code.co_names
+    if co_names:
+        all_names.update(dict.fromkeys(co_names))
+        raw = code.co_code
+        extended = 0
+        for op, arg in zip(raw[::2], raw[1::2]):
+            if op == _EXTENDED_ARG:
+                extended = (extended | arg) << 8
+                continue
+            if op in _GLOBAL_OPS:
+                index = extended | arg
+                if op == _LOAD_GLOBAL:
+                    index >>= _LOAD_GLOBAL_SHIFT
+                global_names[co_names[index]] = None
+            extended = 0
+    for const in code.co_consts:
+        if type(const) is types.CodeType:
+            _collect_names(const, global_names, all_names)
+
+
+# Names a rebuilt globals dict already has.
+_BASE_NAMES = frozenset({"__name__", "__package__", "__builtins__"})
+
+
+def _used_globals(func, code):
+    """The globals ``func`` uses, and the submodules its code reaches through module globals."""
+    global_names, all_names = code_names(code)
+    namespace = func.__globals__
+    used = {}
+    submodules = []
+    for name in global_names:
+        if name in namespace and name not in _BASE_NAMES:
+            value = used[name] = namespace[name]
+            if type(value) is types.ModuleType:
+                _reached_submodules(value, all_names, submodules)
+    return used, submodules
+
+
+def _reached_submodules(module, attributes, found):
+    """Collect loaded submodules of ``module`` named by ``attributes`` (``concurrent.futures`` for
+    ``concurrent`` and ``futures``): importing a package does not import them on the other side."""
+    if not module_travels_by_reference(module):
+        return
+    prefix = module.__name__ + "."
+    for attribute in attributes:
+        submodule = sys.modules.get(prefix + attribute)
+        if submodule is not None and submodule not in found:
+            found.append(submodule)
+            _reached_submodules(submodule, attributes, found)
+
+
+class GlobalsBase:
+    """Stands for one module's globals in a payload: every function pickled from that module in
+    one pickler shares the rebuilt dict, as they shared the original one."""
+
+    __slots__ = ("name", "package")
+
+    def __init__(self, name, package):
+        self.name, self.package = name, package
+
+    def __reduce__(self):
+        return _rebuild_globals, (self.name, self.package)
+
+
+def _rebuild_globals(name, package):
+    return {"__name__": name, "__package__": package, "__builtins__": builtins}
+
+
+# --- cells -------------------------------------------------------------------------------------------
+
+class EmptyCell:
+    """Stands for one closure cell: rebuilt empty and filled by the state of a function that uses it,
+    so cells shared by several closures stay shared."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return _rebuild_cell, ()
+
+
+class CellIsEmpty:
+    """Marks a cell with no value (a free variable not assigned yet); kept empty when rebuilt."""
+
+
+def _rebuild_cell():
+    return types.CellType()
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return CellIsEmpty
+
+
+def reduce_cell(pickler, cell):
+    return _rebuild_cell, (), _cell_value(cell), None, None, _restore_cell
+
+
+def _restore_cell(cell, value):
+    if value is not CellIsEmpty:
+        cell.cell_contents = value
+    return cell
+
+
+# --- functions ---------------------------------------------------------------------------------------
+
+def reduce_function(pickler, func):
+    code = func.__code__
+    name = func.__name__
+    namespace = func.__globals__
+    base = pickler.globals_bases.get(id(namespace))
+    if base is None:
+        base = pickler.globals_bases[id(namespace)] = GlobalsBase(
+            namespace.get("__name__"), namespace.get("__package__"))
+    state = {}
+    used, submodules = _used_globals(func, code)
+    if used:
+        state["globals"] = used
+    if submodules:
+        state["submodules"] = tuple(submodules)
+    closure = func.__closure__
+    if closure is not None:
+        cells = pickler.empty_cells
+        closure = tuple(cells.get(id(c)) or cells.setdefault(id(c), EmptyCell()) for c in closure)
+        state["cells"] = tuple(_cell_value(c) for c in func.__closure__)
+    if func.__defaults__ is not None:
+        state["__defaults__"] = func.__defaults__
+    if func.__kwdefaults__ is not None:
+        state["__kwdefaults__"] = func.__kwdefaults__
+    if func.__doc__ is not None:
+        state["__doc__"] = func.__doc__
+    if func.__annotations__:
+        state["__annotations__"] = func.__annotations__
+    if func.__qualname__ != getattr(code, "co_qualname", name):
+        state["__qualname__"] = func.__qualname__
+    if func.__module__ != base.name:
+        state["__module__"] = func.__module__
+    if func.__dict__:
+        state["__dict__"] = func.__dict__
+    if getattr(func, "__type_params__", None):
+        state["__type_params__"] = func.__type_params__
+    return _rebuild_function, (code, base, name, closure), state, None, None, _restore_function
+
+
+def _rebuild_function(code, globals, name, closure):
+    func = types.FunctionType(code, globals, name, None, closure)
+    func.__doc__ = None
+    return func
+
+
+def _restore_function(func, state):
+    for key, value in state.items():
+        if key == "globals":
+            func.__globals__.update(value)
+        elif key == "cells":
+            for cell, content in zip(func.__closure__, value):
+                if content is not CellIsEmpty:
+                    cell.cell_contents = content
+        elif key == "__dict__":
+            func.__dict__.update(value)
+        elif key != "submodules":  # imported while unpickling: nothing left to do
+            setattr(func, key, value)
+    return func
