@@ -6,6 +6,7 @@ process gives one class; two different classes that share a name stay two classe
 """
 import os
 import pickle
+import textwrap
 
 import pytest
 
@@ -14,7 +15,7 @@ from tests.fresh import define, load_fresh, pyenv_interpreters, run_script
 
 VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 
-SCRIPT = """
+BODY = """
     import sys
     from cloudpickle_ipy.core import dumps
 
@@ -61,6 +62,10 @@ SCRIPT = """
 
     sys.stdout.buffer.write(dumps([adder, Shape, Shape(2)]))
 """
+
+# run_script's file lives in a new temp dir each time; code objects record their file name, so
+# the body runs in the real ``__main__`` module under a fixed file name.
+SCRIPT = f"exec(compile({textwrap.dedent(BODY)!r}, '/fixed/script.py', 'exec'), globals())\n"
 
 CHECK = ("[obj[0](1), obj[0]('e'), obj[1].unit().perimeter, obj[2].area(), obj[1].kind(), "
          "obj[1].names, obj[1].labels]")

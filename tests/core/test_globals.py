@@ -126,9 +126,10 @@ def test_submodules_imported_at_module_level_are_available_in_fresh_process():
         def root_tag(text):
             return xml.dom.minidom.parseString(text).documentElement.tagName
     """)
-    # Precondition: a bare interpreter does not have these submodules imported.
-    assert load_fresh(pickle.dumps(None), "('concurrent.futures' in sys.modules, "
-                      "'xml.dom.minidom' in sys.modules)") == (False, False)
+    # Precondition: an interpreter that imported the package does not have these submodules yet.
+    assert load_fresh(pickle.dumps(None), "import cloudpickle_ipy; result = ("
+                      "'concurrent.futures' in sys.modules, 'xml.dom' in sys.modules)"
+                      ) == (False, False)
     payload = cloudpickle_ipy.dumps((ns.run, ns.root_tag))
     assert load_fresh(payload, "(obj[0](3), obj[1]('<root><a/></root>'))") == (
         ns.run(3), "root")

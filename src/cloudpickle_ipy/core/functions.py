@@ -7,7 +7,7 @@ memo already holds the function when those are pickled and recursion resolves to
 """
 import builtins
 import dis
-import marshal
+import operator
 import pickle
 import sys
 import types
@@ -23,27 +23,43 @@ class PythonVersionError(pickle.UnpicklingError):
 
 
 # --- code objects ----------------------------------------------------------------------------------
-# Code objects travel as their marshal bytes, tagged with the Python version that made them: marshal's
-# format and the code object's layout change with every minor version, and loading them in another
-# one crashes or fails obscurely, so the tag is checked before marshal sees the bytes.
+# A code object travels as the arguments of its constructor, tagged with the Python version that made
+# it: the constructor and the bytecode change with every minor version, and building a code object
+# from another version's fields crashes or fails obscurely, so the tag is checked first. Pickling the
+# fields (not one marshal blob per code object) lets the memo share file names, names and constants.
 
-# Before 3.11 marshal writes set constants (``x in {"a", "b"}``) in hash order, which depends on
-# PYTHONHASHSEED; such constants are written as a marked, sorted tuple and turned back on load.
-_MARSHAL_SORTS_SETS = sys.version_info >= (3, 11)
-_SET_MARK = "\0cloudpickle_ipy.frozenset"
+def _code_fields():
+    """The attributes that ``types.CodeType(...)`` takes, in its order, on this interpreter."""
+    sample = _code_fields.__code__
+    fields = ["co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals",
+              "co_stacksize", "co_flags", "co_code", "co_consts", "co_names", "co_varnames",
+              "co_filename", "co_name"]
+    if hasattr(sample, "co_qualname"):
+        fields.append("co_qualname")
+    fields.append("co_firstlineno")
+    fields.append("co_linetable" if hasattr(sample, "co_linetable") else "co_lnotab")
+    if hasattr(sample, "co_exceptiontable"):
+        fields.append("co_exceptiontable")
+    fields += ["co_freevars", "co_cellvars"]
+    return fields
+
+
+_CODE_FIELDS = _code_fields()
+_CONSTS_INDEX = _CODE_FIELDS.index("co_consts")
+_get_code_fields = operator.attrgetter(*_CODE_FIELDS)
 
 
 def reduce_code(pickler, code):
-    if not _MARSHAL_SORTS_SETS:
-        code = _with_sorted_sets(code)
-    try:
-        data = marshal.dumps(code)
-    except ValueError as e:
-        raise pickle.PicklingError(f"cannot pickle code object {code.co_name!r}: {e}") from e
-    return _rebuild_code, (PYTHON_VERSION, data)
+    fields = _get_code_fields(code)
+    consts = fields[_CONSTS_INDEX]
+    if frozenset in map(type, consts):
+        fields = list(fields)
+        fields[_CONSTS_INDEX] = tuple(SortedSet(c) if type(c) is frozenset else c for c in consts)
+        fields = tuple(fields)
+    return _rebuild_code, (PYTHON_VERSION, fields)
 
 
-def _rebuild_code(version, data):
+def _rebuild_code(version, fields):
     version = tuple(version)
     if version != PYTHON_VERSION:
         made, here = "%d.%d" % version, "%d.%d" % PYTHON_VERSION
@@ -51,26 +67,24 @@ def _rebuild_code(version, data):
             f"this payload holds code compiled by Python {made}, but this is Python {here}: "
             f"by-value functions and classes only load on the Python minor version that pickled "
             f"them; load it with Python {made} or pickle it again with Python {here}")
-    code = marshal.loads(data)
-    if not _MARSHAL_SORTS_SETS and _SET_MARK.encode() in data:
-        code = _with_real_sets(code)
-    return code
+    return types.CodeType(*fields)
 
 
-def _with_sorted_sets(code):
-    consts = tuple(
-        (_SET_MARK, tuple(sorted(c, key=marshal.dumps))) if type(c) is frozenset
-        else _with_sorted_sets(c) if type(c) is types.CodeType else c
-        for c in code.co_consts)
-    return code.replace(co_consts=consts) if consts != code.co_consts else code
+class SortedSet:
+    """Stands for a set constant (``x in {"a", "b"}``), written in sorted order: pickle writes sets
+    in hash order, which changes with PYTHONHASHSEED."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = items
+
+    def __reduce__(self):
+        return frozenset, (tuple(sorted(self.items, key=_constant_order)),)
 
 
-def _with_real_sets(code):
-    consts = tuple(
-        frozenset(c[1]) if type(c) is tuple and len(c) == 2 and c[0] == _SET_MARK
-        else _with_real_sets(c) if type(c) is types.CodeType else c
-        for c in code.co_consts)
-    return code.replace(co_consts=consts)
+def _constant_order(constant):
+    return type(constant).__name__, repr(constant)
 
 
 # --- the globals a code object uses ----------------------------------------------------------------
