@@ -5,6 +5,7 @@ Each interpreter found by ``pyenv_interpreters()`` (other than the one running t
 editable mode; then ``python -m pytest tests/core`` runs there and must pass.
 """
 import fcntl
+import hashlib
 import os
 import subprocess
 import sys
@@ -48,14 +49,20 @@ def _clean_env(venv=None):
     return env
 
 
-def _venv_ready(python):
-    if not python.exists():
+def _install_stamp():
+    """What the venv was installed from: reinstall when the project's dependencies change."""
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def _venv_ready(venv):
+    stamp = venv / ".installed-from"
+    if not stamp.exists() or stamp.read_text() != _install_stamp():
         return False
-    probe = ("import cloudpickle_ipy.core, pytest, numpy, pathlib, sys; "
+    probe = ("import cloudpickle_ipy, pathlib, sys; "
              "sys.exit(pathlib.Path(cloudpickle_ipy.__file__).resolve().parents[1] != "
              f"pathlib.Path({str(ROOT / 'src')!r}))")
-    return subprocess.run([str(python), "-c", probe], cwd=ROOT, env=_clean_env(),
-                          capture_output=True).returncode == 0
+    return subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=ROOT,
+                          env=_clean_env(), capture_output=True).returncode == 0
 
 
 def _ensure_venv(version, base_python):
@@ -64,13 +71,14 @@ def _ensure_venv(version, base_python):
     # One installer at a time: editable installs all write the same src/*.egg-info.
     with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _venv_ready(python):
+        if _venv_ready(venv):
             return venv
         proc = _run([str(base_python), "-m", "venv", "--clear", str(venv)], _clean_env(), TIMEOUT)
         assert proc.returncode == 0, f"venv creation failed:\n{_tail(proc.stdout + proc.stderr)}"
         proc = _run([str(python), "-m", "pip", "install", "-q", "-e", ".[core-test]"],
                     _clean_env(venv), TIMEOUT)
         assert proc.returncode == 0, f"pip install failed:\n{_tail(proc.stdout + proc.stderr)}"
+        (venv / ".installed-from").write_text(_install_stamp())
     return venv
 
 

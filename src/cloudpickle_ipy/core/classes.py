@@ -120,3 +120,11 @@ def reduce_classmethod(pickler, method):
 
 def reduce_property(pickler, prop):
     return property, (prop.fget, prop.fset, prop.fdel, prop.__doc__)
+
+
+REDUCERS = {
+    type: reduce_class,
+    classmethod: reduce_classmethod,
+    staticmethod: reduce_classmethod,
+    property: reduce_property,
+}

@@ -13,7 +13,7 @@ import sys
 import types
 import weakref
 
-from .registry import module_travels_by_reference
+from .registry import module_travels_by_reference, travels_by_reference
 
 PYTHON_VERSION = sys.version_info[:2]
 
@@ -233,6 +233,8 @@ def _restore_cell(cell, value):
 # --- functions ---------------------------------------------------------------------------------------
 
 def reduce_function(pickler, func):
+    if travels_by_reference(func, func.__module__, func.__qualname__):
+        return NotImplemented
     code = func.__code__
     name = func.__name__
     namespace = func.__globals__
@@ -259,7 +261,7 @@ def reduce_function(pickler, func):
         state["__doc__"] = func.__doc__
     if func.__annotations__:
         state["__annotations__"] = func.__annotations__
-    if func.__qualname__ != getattr(code, "co_qualname", name):
+    if func.__qualname__ != getattr(code, "co_qualname", code.co_name):  # what rebuilding gives
         state["__qualname__"] = func.__qualname__
     if func.__module__ != base.name:
         state["__module__"] = func.__module__
@@ -289,3 +291,10 @@ def _restore_function(func, state):
         elif key != "submodules":  # imported while unpickling: nothing left to do
             setattr(func, key, value)
     return func
+
+
+REDUCERS = {
+    types.FunctionType: reduce_function,
+    types.CodeType: reduce_code,
+    types.CellType: reduce_cell,
+}

@@ -23,3 +23,6 @@ def _rebuild_module(name):
 def _restore_module(module, state):
     vars(module).update(state)
     return module
+
+
+REDUCERS = {types.ModuleType: reduce_module}

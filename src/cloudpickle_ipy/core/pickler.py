@@ -5,32 +5,14 @@ an ``isinstance`` check for metaclasses; everything else is left to the C pickle
 """
 import io
 import pickle
-import types
 
-from .classes import reduce_class, reduce_classmethod, reduce_property
-from .functions import reduce_cell, reduce_code, reduce_function
-from .modules import reduce_module
-from .registry import travels_by_reference
+from . import classes, functions, modules, stdlib
+from .classes import reduce_class
 
 DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
-
-def _reduce_function_or_refer(pickler, func):
-    if travels_by_reference(func, func.__module__, func.__qualname__):
-        return NotImplemented
-    return reduce_function(pickler, func)
-
-
-_REDUCERS = {
-    types.FunctionType: _reduce_function_or_refer,
-    type: reduce_class,
-    types.CodeType: reduce_code,
-    types.CellType: reduce_cell,
-    types.ModuleType: reduce_module,
-    classmethod: reduce_classmethod,
-    staticmethod: reduce_classmethod,
-    property: reduce_property,
-}
+# How each kind of object travels, by exact type; each module contributes its own kinds.
+_REDUCERS = {**functions.REDUCERS, **classes.REDUCERS, **modules.REDUCERS, **stdlib.REDUCERS}
 
 
 class Pickler(pickle.Pickler):

@@ -1,0 +1,3 @@
+"""Objects of the standard library that pickle cannot handle alone (views, proxies, files, ...)."""
+
+REDUCERS = {}
