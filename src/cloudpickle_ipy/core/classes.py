@@ -1,130 +1,149 @@
-"""Dynamic classes and their members: how they are reduced, rebuilt, and kept one class per process.
+"""Dynamic classes, enums included: how they are reduced and rebuilt.
 
-A class travels as ``_rebuild_class(metaclass, name, bases, skeleton, class_id)`` plus its attributes
-as state. ``class_id`` lets a process that loads the same class twice (two payloads, or the class
-coming back to the process that defined it) hand out one class object, so ``isinstance`` keeps
-working. The id is derived from the class's definition and an ordinal, not drawn at random, so the
-same program pickles the same class to the same bytes in every run.
+A class travels as ``_rebuild_class(metaclass, name, bases, skeleton, tracking_id)`` plus its
+attributes as state. The skeleton holds only what must exist when the class is created (``__slots__``,
+an enum's members); everything else is set afterwards, once the class is in the pickle memo, so
+methods that refer back to the class (``super()``, class attributes) resolve to it. The tracking id
+(see ``identity``) makes a class loaded twice in one process one class.
 """
-import hashlib
-import threading
+import abc
+import enum
 import types
 import weakref
 
+from . import identity
 from .registry import travels_by_reference
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made by a class statement or type()
 
-_lock = threading.RLock()
-_id_of_class = weakref.WeakKeyDictionary()
-_class_of_id = weakref.WeakValueDictionary()
-_next_ordinal = {}  # definition fingerprint -> next free ordinal
-_awaiting_state = weakref.WeakSet()  # classes rebuilt here whose attributes are not set yet
+# Builtin classes that pickle cannot find by name.
+_UNNAMED_BUILTIN_TYPES = {
+    type(None): (type, (None,)),
+    type(Ellipsis): (type, (Ellipsis,)),
+    type(NotImplemented): (type, (NotImplemented,)),
+}
 
-
-def class_id(cls):
-    """This process's stable id for ``cls``: ``<fingerprint>-<ordinal>``."""
-    try:
-        return _id_of_class[cls]
-    except KeyError:
-        pass
-    with _lock:
-        if cls in _id_of_class:
-            return _id_of_class[cls]
-        fingerprint = _fingerprint(cls)
-        ordinal = _next_ordinal.get(fingerprint, 0)
-        while f"{fingerprint}-{ordinal}" in _class_of_id:
-            ordinal += 1
-        _next_ordinal[fingerprint] = ordinal + 1
-        _track(cls, f"{fingerprint}-{ordinal}")
-        return _id_of_class[cls]
-
-
-def _track(cls, cid):
-    _id_of_class[cls] = cid
-    _class_of_id[cid] = cls
-
-
-def _fingerprint(cls):
-    """A digest of what defines ``cls``: where it was defined, its bases, its attribute names and
-    the bytecode of its methods. Two processes share an id only for the same definition."""
-    digest = hashlib.blake2b(digest_size=10)
-    digest.update(f"{cls.__module__}\0{cls.__qualname__}\0".encode())
-    for base in cls.__bases__:
-        digest.update(f"{base.__module__}.{base.__qualname__}\0".encode())
-    for name, value in cls.__dict__.items():
-        digest.update(name.encode(errors="surrogatepass") + b"\0")
-        func = getattr(value, "__func__", getattr(value, "fget", value))
-        code = getattr(func, "__code__", None)
-        if isinstance(code, types.CodeType):
-            digest.update(code.co_code)
-            digest.update(f"{code.co_filename}:{code.co_firstlineno}\0".encode(
-                errors="surrogatepass"))
-    return digest.hexdigest()
-
-
-# Entries of a class's __dict__ that the class statement makes by itself.
+# Entries of a class's __dict__ that the class statement makes by itself (__dict__, __weakref__ and
+# slot descriptors), and entries that must not travel: the abc caches are rebuilt empty.
 _MADE_BY_TYPE = (types.MemberDescriptorType, types.GetSetDescriptorType)
 _NOT_SHIPPED = frozenset({"__module__", "__slots__", "_abc_impl"})
+# Entries that the class statement itself reads (slots are laid out, Generic checks its bases).
+_AT_CREATION = ("__slots__", "__orig_bases__")
+
+
+def _enum_internals():
+    """What EnumMeta adds to an enum class's __dict__ and to each member's, on this Python."""
+    class Probe(enum.Enum):
+        A = 1
+
+    class FlagProbe(enum.Flag):
+        A = 1
+
+    made = set(vars(Probe)) | set(vars(FlagProbe)) | {"__new_member__"}
+    made -= {"A", "__doc__", "__module__", "__qualname__", "__firstlineno__",
+             "__static_attributes__"}
+    return frozenset(made), frozenset(vars(Probe.A))
+
+
+_ENUM_CLASS_INTERNALS, _ENUM_MEMBER_INTERNALS = _enum_internals()
 
 
 def reduce_class(pickler, cls):
-    qualname = cls.__qualname__
-    if travels_by_reference(cls, cls.__module__, qualname) or not cls.__flags__ & _HEAPTYPE:
+    unnamed = _UNNAMED_BUILTIN_TYPES.get(cls)
+    if unnamed is not None:
+        return unnamed
+    if not cls.__flags__ & _HEAPTYPE or travels_by_reference(cls, cls.__module__,
+                                                             cls.__qualname__):
         return NotImplemented
     namespace = cls.__dict__
-    skeleton = {"__module__": cls.__module__, "__qualname__": qualname}
-    if "__slots__" in namespace:
-        skeleton["__slots__"] = namespace["__slots__"]
-    state = {
+    skeleton = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    skeleton.update((name, namespace[name]) for name in _AT_CREATION if name in namespace)
+    skipped = _NOT_SHIPPED
+    extras = {}
+    if isinstance(cls, enum.EnumMeta):
+        members = cls.__members__
+        skeleton.update((name, member._value_) for name, member in members.items())
+        skipped = skipped | _ENUM_CLASS_INTERNALS | members.keys()
+        member_attributes = {
+            name: extra for name, member in members.items()
+            if (extra := {k: v for k, v in vars(member).items()
+                          if k not in _ENUM_MEMBER_INTERNALS})}
+        if member_attributes:
+            extras["members"] = member_attributes
+    attributes = {
         name: value for name, value in namespace.items()
-        if name not in _NOT_SHIPPED
-        and not (isinstance(value, _MADE_BY_TYPE) and value.__objclass__ is cls)
-    }
-    args = (type(cls), cls.__name__, cls.__bases__, skeleton, class_id(cls))
-    return _rebuild_class, args, state, None, None, _restore_class
+        if name not in skipped and not (isinstance(value, _MADE_BY_TYPE)
+                                        and value.__objclass__ is cls)}
+    if "_abc_impl" in namespace:
+        registered = _abc_registered(cls)
+        if registered:
+            extras["abc_registered"] = registered
+    args = (type(cls), cls.__name__, cls.__bases__, skeleton,
+            identity.tracking_id(cls, _fingerprint))
+    return _rebuild_class, args, (attributes, extras), None, None, _restore_class
 
 
-def _rebuild_class(metaclass, name, bases, skeleton, cid):
-    with _lock:
-        cls = _class_of_id.get(cid)
+def _fingerprint(cls):
+    """What defines ``cls``: where, its bases, its attribute names and its methods' bytecode."""
+    parts = [cls.__module__, cls.__qualname__]
+    parts += [f"{base.__module__}.{base.__qualname__}" for base in cls.__bases__]
+    for name, value in cls.__dict__.items():
+        parts.append(name)
+        func = getattr(value, "__func__", getattr(value, "fget", value))
+        code = getattr(func, "__code__", None)
+        if isinstance(code, types.CodeType):
+            parts += [code.co_code, f"{code.co_filename}:{code.co_firstlineno}"]
+    return identity.digest(*parts)
+
+
+def _abc_registered(cls):
+    """The virtual subclasses registered with ``cls.register``, in a stable order."""
+    try:
+        refs = abc._get_dump(cls)[0]  # the C implementation keeps weak references
+        registered = [ref() for ref in refs]
+    except AttributeError:  # the pure-Python implementation (_py_abc)
+        registered = list(cls._abc_registry)
+    return sorted((c for c in registered if c is not None),
+                  key=lambda c: (c.__module__, c.__qualname__))
+
+
+_awaiting_state = weakref.WeakSet()  # classes rebuilt by a load whose attributes are not set yet
+
+
+def _rebuild_class(metaclass, name, bases, skeleton, tracking_id):
+    with identity.lock:
+        cls = identity.tracked(tracking_id)
         if cls is not None:
             return cls
-        cls = types.new_class(name, bases, {"metaclass": metaclass},
-                              lambda namespace: namespace.update(skeleton))
-        _track(cls, cid)
-        fingerprint, _, ordinal = cid.rpartition("-")
-        if ordinal.isdigit():
-            _next_ordinal[fingerprint] = max(_next_ordinal.get(fingerprint, 0), int(ordinal) + 1)
+
+        def fill(namespace):  # item by item: metaclasses such as EnumMeta watch __setitem__
+            for key, value in skeleton.items():
+                namespace[key] = value
+
+        cls = types.new_class(name, bases, {"metaclass": metaclass}, fill)
+        identity.track(cls, tracking_id)
         _awaiting_state.add(cls)
         return cls
 
 
 def _restore_class(cls, state):
-    """Set the attributes of a class rebuilt by this load; a class this process already had keeps
-    its own."""
-    with _lock:
+    """Set the attributes of a class this load created; a class the process had keeps its own."""
+    with identity.lock:
         if cls not in _awaiting_state:
             return cls
         _awaiting_state.discard(cls)
-    for name, value in state.items():
+    attributes, extras = state
+    for name, value in attributes.items():
         setattr(cls, name, value)
+    for name, value in attributes.items():  # as the class statement would have done
+        set_name = getattr(type(value), "__set_name__", None)
+        if set_name is not None:
+            set_name(value, cls, name)
+    for subclass in extras.get("abc_registered", ()):
+        cls.register(subclass)
+    for name, member_attributes in extras.get("members", {}).items():
+        vars(cls[name]).update(member_attributes)
     return cls
 
 
-# --- what class bodies hold --------------------------------------------------------------------------
-
-def reduce_classmethod(pickler, method):
-    return type(method), (method.__func__,)
-
-
-def reduce_property(pickler, prop):
-    return property, (prop.fget, prop.fset, prop.fdel, prop.__doc__)
-
-
-REDUCERS = {
-    type: reduce_class,
-    classmethod: reduce_classmethod,
-    staticmethod: reduce_classmethod,
-    property: reduce_property,
-}
+REDUCERS = {type: reduce_class}

@@ -1,0 +1,45 @@
+"""What class bodies hold besides functions: classmethod, staticmethod, property, and the functools
+descriptors that pickle cannot handle (cached_property holds a lock before 3.12, and
+singledispatchmethod a cache of weak references)."""
+import functools
+
+
+def reduce_method_wrapper(pickler, method):
+    return type(method), (method.__func__,)
+
+
+def reduce_property(pickler, prop):
+    return property, (prop.fget, prop.fset, prop.fdel, prop.__doc__)
+
+
+def reduce_cached_property(pickler, prop):
+    return _rebuild_cached_property, (prop.func, prop.attrname, prop.__doc__)
+
+
+def _rebuild_cached_property(func, attrname, doc):
+    prop = functools.cached_property(func)
+    prop.attrname, prop.__doc__ = attrname, doc
+    return prop
+
+
+def reduce_singledispatchmethod(pickler, method):
+    """Its registry travels; the dispatch cache is rebuilt empty on first call."""
+    registry = method.dispatcher.registry
+    others = tuple((cls, func) for cls, func in registry.items() if cls is not object)
+    return _rebuild_singledispatchmethod, (method.func, others)
+
+
+def _rebuild_singledispatchmethod(default, registrations):
+    method = functools.singledispatchmethod(default)
+    for cls, func in registrations:
+        method.register(cls, func)
+    return method
+
+
+REDUCERS = {
+    classmethod: reduce_method_wrapper,
+    staticmethod: reduce_method_wrapper,
+    property: reduce_property,
+    functools.cached_property: reduce_cached_property,
+    functools.singledispatchmethod: reduce_singledispatchmethod,
+}
