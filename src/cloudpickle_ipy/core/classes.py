@@ -14,19 +14,15 @@ import weakref
 from . import identity
 from .registry import travels_by_reference
 
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: classes made by a class statement or type()
-
-# Builtin classes that pickle cannot find by name.
-_UNNAMED_BUILTIN_TYPES = {
-    type(None): (type, (None,)),
-    type(Ellipsis): (type, (Ellipsis,)),
-    type(NotImplemented): (type, (NotImplemented,)),
-}
+# Classes made by a class statement or type() are heap types; so are C types made by extension
+# modules since 3.10, but those are immutable (and are refused by pickle, not sent by value).
+_HEAPTYPE, _IMMUTABLETYPE = 1 << 9, 1 << 8
 
 # Entries of a class's __dict__ that the class statement makes by itself (__dict__, __weakref__ and
-# slot descriptors), and entries that must not travel: the abc caches are rebuilt empty.
+# slot descriptors), and entries that must not travel: caches (abc's, and copyreg's __slotnames__,
+# which the first pickled instance adds) are rebuilt on demand.
 _MADE_BY_TYPE = (types.MemberDescriptorType, types.GetSetDescriptorType)
-_NOT_SHIPPED = frozenset({"__module__", "__slots__", "_abc_impl"})
+_NOT_SHIPPED = frozenset({"__module__", "__slots__", "_abc_impl", "__slotnames__"})
 # Entries that the class statement itself reads (slots are laid out, Generic checks its bases).
 _AT_CREATION = ("__slots__", "__orig_bases__")
 
@@ -49,11 +45,8 @@ _ENUM_CLASS_INTERNALS, _ENUM_MEMBER_INTERNALS = _enum_internals()
 
 
 def reduce_class(pickler, cls):
-    unnamed = _UNNAMED_BUILTIN_TYPES.get(cls)
-    if unnamed is not None:
-        return unnamed
-    if not cls.__flags__ & _HEAPTYPE or travels_by_reference(cls, cls.__module__,
-                                                             cls.__qualname__):
+    if (cls.__flags__ & (_HEAPTYPE | _IMMUTABLETYPE) != _HEAPTYPE
+            or travels_by_reference(cls, cls.__module__, cls.__qualname__)):
         return NotImplemented
     namespace = cls.__dict__
     skeleton = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}

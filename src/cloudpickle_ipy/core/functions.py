@@ -11,7 +11,6 @@ import operator
 import pickle
 import sys
 import types
-import weakref
 
 from .registry import module_travels_by_reference, travels_by_reference
 
@@ -88,10 +87,14 @@ def _constant_order(constant):
 
 
 # --- the globals a code object uses ----------------------------------------------------------------
+# A function carries the globals its code (nested functions and class bodies included) reads or
+# writes, and nothing else. Only names present in the function's globals can be such globals, so
+# each of those is looked up in the bytecode as an (opcode, index) pair at an even offset: a C-speed
+# ``bytes.find`` per name, exact as long as no name instruction needs EXTENDED_ARG.
 
 def _global_name_opcodes():
     names = ("LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME",
-             "LOAD_FROM_DICT_OR_GLOBALS")
+             "LOAD_FROM_DICT_OR_GLOBALS")  # class bodies read globals with LOAD_NAME
     return frozenset(dis.opmap[n] for n in names if n in dis.opmap)
 
 
@@ -107,59 +110,86 @@ _GLOBAL_OPS = _global_name_opcodes()
 _LOAD_GLOBAL = dis.opmap["LOAD_GLOBAL"]
 _LOAD_GLOBAL_SHIFT = _load_global_shift()
 _EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
-_code_names_cache = weakref.WeakKeyDictionary()
 
 
-def code_names(code):
-    """``(globals, attributes)``: the global names ``code`` and its nested code read or write, in
-    order of first use (class bodies included: they read globals with LOAD_NAME), and every name
-    it uses (attribute names among them)."""
-    try:
-        return _code_names_cache[code]
-    except KeyError:
-        pass
-    global_names, all_names = {}, {}
-    _collect_names(code, global_names, all_names)
-    names = _code_names_cache[code] = (tuple(global_names), frozenset(all_names))
-    return names
+def _instruction_patterns(index):
+    """The two-byte instructions that use name ``index`` as a global."""
+    patterns = []
+    for op in sorted(_GLOBAL_OPS):
+        if op == _LOAD_GLOBAL and _LOAD_GLOBAL_SHIFT:
+            patterns += [bytes([op, index << 1]), bytes([op, index << 1 | 1])]
+        else:
+            patterns.append(bytes([op, index]))
+    return tuple(patterns)
 
 
-def _collect_names(code, global_names, all_names):
-    co_names = code.co_names
-    if co_names:
-        all_names.update(dict.fromkeys(co_names))
-        raw = code.co_code
-        extended = 0
-        for op, arg in zip(raw[::2], raw[1::2]):
-            if op == _EXTENDED_ARG:
-                extended = (extended | arg) << 8
-                continue
-            if op in _GLOBAL_OPS:
-                index = extended | arg
-                if op == _LOAD_GLOBAL:
-                    index >>= _LOAD_GLOBAL_SHIFT
-                global_names[co_names[index]] = None
-            extended = 0
-    for const in code.co_consts:
-        if type(const) is types.CodeType:
-            _collect_names(const, global_names, all_names)
-
+_PATTERNS = [_instruction_patterns(i) for i in range(256 >> _LOAD_GLOBAL_SHIFT)]
 
 # Names a rebuilt globals dict already has.
 _BASE_NAMES = frozenset({"__name__", "__package__", "__builtins__"})
 
 
+def _collect_globals(code, namespace, used):
+    """Add to ``used`` the globals in ``namespace`` that ``code`` and its nested code use, in order."""
+    names = code.co_names
+    if names:
+        raw = code.co_code
+        scanned = _scan_globals(code) if len(names) > len(_PATTERNS) else None
+        for index, name in enumerate(names):
+            if name in namespace and name not in used and name not in _BASE_NAMES and (
+                    _uses_as_global(raw, _PATTERNS[index]) if scanned is None
+                    else name in scanned):
+                used[name] = namespace[name]
+    for const in code.co_consts:
+        if type(const) is types.CodeType:
+            _collect_globals(const, namespace, used)
+
+
+def _uses_as_global(raw, patterns):
+    for pattern in patterns:
+        at = raw.find(pattern)
+        while at != -1:
+            if not at & 1:
+                return True
+            at = raw.find(pattern, at + 1)
+    return False
+
+
+def _scan_globals(code):
+    """The global names of ``code`` (not nested code), decoding every instruction: for code with
+    more names than the two-byte patterns cover."""
+    names, found = code.co_names, set()
+    raw = code.co_code
+    extended = 0
+    for op, arg in zip(raw[::2], raw[1::2]):
+        if op == _EXTENDED_ARG:
+            extended = (extended | arg) << 8
+            continue
+        if op in _GLOBAL_OPS:
+            index = extended | arg
+            found.add(names[index >> _LOAD_GLOBAL_SHIFT if op == _LOAD_GLOBAL else index])
+        extended = 0
+    return found
+
+
+def _all_names(code, names):
+    names.update(code.co_names)
+    for const in code.co_consts:
+        if type(const) is types.CodeType:
+            _all_names(const, names)
+    return names
+
+
 def _used_globals(func, code):
     """The globals ``func`` uses, and the submodules its code reaches through module globals."""
-    global_names, all_names = code_names(code)
-    namespace = func.__globals__
     used = {}
+    _collect_globals(code, func.__globals__, used)
     submodules = []
-    for name in global_names:
-        if name in namespace and name not in _BASE_NAMES:
-            value = used[name] = namespace[name]
-            if type(value) is types.ModuleType:
-                _reached_submodules(value, all_names, submodules)
+    modules = [value for value in used.values() if type(value) is types.ModuleType]
+    if modules:
+        attributes = _all_names(code, set())
+        for module in modules:
+            _reached_submodules(module, attributes, submodules)
     return used, submodules
 
 

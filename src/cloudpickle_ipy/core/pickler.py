@@ -5,14 +5,25 @@ an ``isinstance`` check for metaclasses; everything else is left to the C pickle
 """
 import io
 import pickle
+import sys
 
-from . import classes, functions, modules, stdlib
+from . import classes, descriptors, functions, locate, modules, sentinels, stdlib, typevars
 from .classes import reduce_class
 
 DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 # How each kind of object travels, by exact type; each module contributes its own kinds.
-_REDUCERS = {**functions.REDUCERS, **classes.REDUCERS, **modules.REDUCERS, **stdlib.REDUCERS}
+_REDUCERS = {**functions.REDUCERS, **classes.REDUCERS, **descriptors.REDUCERS, **modules.REDUCERS,
+             **stdlib.REDUCERS, **typevars.REDUCERS}
+
+# Kinds from modules too costly to import here: their reducers join once the user has imported them
+# (before that, none of their objects can exist).
+_ONCE_IMPORTED = {"dataclasses": sentinels.reducers, "typing": typevars.typing_reducers}
+
+
+def _add_reducers_of_imported_modules():
+    for name in [name for name in _ONCE_IMPORTED if name in sys.modules]:
+        _REDUCERS.update(_ONCE_IMPORTED.pop(name)())
 
 
 class Pickler(pickle.Pickler):
@@ -25,6 +36,8 @@ class Pickler(pickle.Pickler):
     def __init__(self, file, protocol=None, buffer_callback=None):
         super().__init__(file, DEFAULT_PROTOCOL if protocol is None else protocol,
                          buffer_callback=buffer_callback)
+        if _ONCE_IMPORTED:
+            _add_reducers_of_imported_modules()
         # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell.
         self.globals_bases = {}
         self.empty_cells = {}
@@ -44,6 +57,11 @@ class Pickler(pickle.Pickler):
             raise pickle.PicklingError(
                 f"cannot pickle {type(obj).__name__!r} object: it is nested too deeply for the "
                 f"recursion limit ({e})") from e
+        except Exception as e:
+            located = locate.annotate(self, obj, e)
+            if located is None:
+                raise
+            raise located from e
 
 
 CloudPickler = Pickler
