@@ -3,13 +3,11 @@
 ``reducer_override`` runs for every such object, so it is one dict lookup on the object's type and
 an ``isinstance`` check for metaclasses; everything else is left to the C pickler.
 """
-import copyreg
 import io
-import operator
 import pickle
 import sys
 
-from . import (classes, descriptors, functions, locate, modules, registry, sentinels, stdlib,
+from . import (classes, descriptors, functions, locate, modules, plain, sentinels, stdlib,
                typevars)
 from .classes import reduce_class
 
@@ -79,73 +77,11 @@ def dumps(obj, protocol=None, buffer_callback=None):
     """Return the pickle of ``obj`` as bytes, by value where needed."""
     protocol = DEFAULT_PROTOCOL if protocol is None else protocol
     if buffer_callback is None:  # a callback's side effects could not be taken back
-        data = _dumps_data(obj, protocol)
+        if _ONCE_IMPORTED:
+            _add_reducers_of_imported_modules()
+        data = plain.dumps(obj, protocol, _REDUCERS)
         if data is not None:
             return data
     with io.BytesIO() as file:
         Pickler(file, protocol, buffer_callback=buffer_callback).dump(obj)
         return file.getvalue()
-
-
-# --- the fast path for data --------------------------------------------------------------------------
-# reducer_override costs a Python call for every object the C pickler cannot save alone (every
-# instance of every class), which pickle itself does not pay. So dumps first lets the C pickler work
-# alone, with our reducers as its dispatch table (consulted in C, by exact type, as reducer_override
-# does). Its output differs from ours only where it finds a function or class by name (the dispatch
-# table is not consulted for those): fine when the name is importable, not when it is in __main__ or
-# in a module registered by value, whose names then appear in the bytes. Anything else it cannot do
-# raises. In both cases the full Pickler starts over.
-
-def _dumps_data(obj, protocol):
-    """The C pickler's bytes for ``obj`` if they are what Pickler would write, else None."""
-    with io.BytesIO() as file:
-        pickler = pickle.Pickler(file, protocol)
-        pickler.dispatch_table = _DispatchTable(protocol)
-        try:
-            pickler.dump(obj)
-        except Exception:
-            return None
-        data = file.getvalue()
-    if b"main__" in data and (b"__main__" in data or b"__mp_main__" in data):
-        return None
-    return None if registry.named_in(data) else data
-
-
-class _DispatchTable(dict):
-    """copyreg's reducers and ours; a type with neither gets, when first met, what pickle would do
-    without a table, so that the C pickler never has to raise and clear a KeyError per object."""
-
-    def __init__(self, protocol):
-        super().__init__(copyreg.dispatch_table)
-        self.update(_our_reducers(protocol))
-        self._reduce_ex = operator.methodcaller("__reduce_ex__", protocol)
-
-    def __missing__(self, kind):
-        reduce = self[kind] = _by_name if issubclass(kind, type) else self._reduce_ex
-        return reduce
-
-
-def _by_name(cls):
-    """A class whose metaclass is not ``type``: by name, as pickle does (a string means a global)."""
-    return cls.__qualname__
-
-
-_our_reducers_made = {}  # protocol -> (how many reducers they were made from, dispatch entries)
-
-
-def _our_reducers(protocol):
-    if _ONCE_IMPORTED:
-        _add_reducers_of_imported_modules()
-    made_from, table = _our_reducers_made.get(protocol, (None, None))
-    if made_from != len(_REDUCERS):  # reducers join once their module is imported
-        table = {kind: _called_alone(reduce, protocol) for kind, reduce in _REDUCERS.items()}
-        _our_reducers_made[protocol] = len(_REDUCERS), table
-    return table
-
-
-def _called_alone(reduce, protocol):
-    """``reduce`` as a dispatch-table entry: no pickler, and no NotImplemented."""
-    def reduce_alone(obj):
-        reduced = reduce(None, obj)
-        return obj.__reduce_ex__(protocol) if reduced is NotImplemented else reduced
-    return reduce_alone

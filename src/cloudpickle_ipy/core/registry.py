@@ -44,11 +44,6 @@ def _imported_module_name(module, caller):
     return name
 
 
-def named_in(data):
-    """Whether the name of a module registered by value occurs in the bytes ``data``."""
-    return any(name.encode() in data for name in _BY_VALUE)
-
-
 def is_registered_by_value(module_name):
     """Whether ``module_name`` or one of its parent packages is registered by value."""
     if not _BY_VALUE or module_name is None:
