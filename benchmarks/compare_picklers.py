@@ -396,7 +396,8 @@ def main(argv=None):
         f"python: {info['python']}",
         "packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
         (f"method: protocol {PROTOCOL} for every pickler; best of {args.repeat} interleaved rounds "
-         f"(calls under {CALL_TARGET_S:g} s repeated up to {MAX_CALLS}x per round); process CPU time; gc off while timing; corpus scale {scale:g}"),
+         f"(calls under {CALL_TARGET_S:g} s repeated up to {MAX_CALLS}x per round); "
+         f"process CPU time; gc off while timing; corpus scale {scale:g}"),
         f"command: {command}",
         f"load average: {load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
     ]

@@ -2,7 +2,7 @@
 
 The pickler lives in :mod:`cloudpickle_ipy.core` (a drop-in for cloudpickle) and is re-exported here.
 """
-from .core import *  # noqa: F401,F403
-from .core import __all__
+from .core import *  # noqa: F403
+from .core import __all__  # noqa: F401  (the same public names)
 
 __version__ = "0.1.0"

@@ -10,8 +10,12 @@ import types
 
 import pytest
 
-from cloudpickle_ipy.core import (dumps, list_registry_pickle_by_value, register_pickle_by_value,
-                                  unregister_pickle_by_value)
+from cloudpickle_ipy.core import (
+    dumps,
+    list_registry_pickle_by_value,
+    register_pickle_by_value,
+    unregister_pickle_by_value,
+)
 from tests.fresh import FreshProcessError, load_fresh
 
 PKG_FILES = {

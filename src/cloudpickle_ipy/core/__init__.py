@@ -9,8 +9,11 @@ from pickle import load, loads
 
 from .functions import PythonVersionError
 from .pickler import DEFAULT_PROTOCOL, CloudPickler, Pickler, dump, dumps
-from .registry import (list_registry_pickle_by_value, register_pickle_by_value,
-                       unregister_pickle_by_value)
+from .registry import (
+                       list_registry_pickle_by_value,
+                       register_pickle_by_value,
+                       unregister_pickle_by_value,
+)
 from .wrappers import wrap_non_picklable_objects
 
 __all__ = [

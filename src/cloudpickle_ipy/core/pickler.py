@@ -7,8 +7,7 @@ import io
 import pickle
 import sys
 
-from . import (classes, descriptors, functions, locate, modules, plain, sentinels, stdlib,
-               typevars)
+from . import classes, descriptors, functions, locate, modules, plain, sentinels, stdlib, typevars
 from .classes import reduce_class
 
 DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL

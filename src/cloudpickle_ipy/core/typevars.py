@@ -10,6 +10,7 @@ import sys
 from . import identity
 from .registry import travels_by_reference
 
+
 def reduce_type_param(pickler, param):
     if travels_by_reference(param, param.__module__, param.__name__):
         return NotImplemented
