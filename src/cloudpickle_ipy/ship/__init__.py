@@ -1,0 +1,38 @@
+"""Moving payloads to other kernels: :func:`connect` (in :mod:`.targets`) and its errors.
+
+Importing this package imports nothing beyond the standard library (the agent imports it inside
+target kernels); jupyter_client is imported only by :mod:`.kernel`.
+"""
+
+
+class ShipError(Exception):
+    """Shipping to a target failed."""
+
+
+class RemoteError(ShipError):
+    """The code raised on the target; the message holds the target's traceback."""
+
+    def __init__(self, ename, evalue, remote_traceback):
+        self.ename, self.evalue, self.remote_traceback = ename, evalue, remote_traceback
+        super().__init__(f"{ename}: {evalue}\n\nTraceback on the target:\n{remote_traceback}"
+                         if remote_traceback else f"{ename}: {evalue}")
+
+
+class PayloadRefused(ShipError):
+    """The target refused a payload (unsigned, tampered, another format or Python); nothing in it
+    was loaded."""
+
+
+class KernelDied(ShipError):
+    """The target kernel died or restarted; what it held is gone."""
+
+
+class ShipTimeout(ShipError, TimeoutError):
+    """No answer within the timeout; the request may still be running on the target."""
+
+
+def connect(target="local", **options):
+    """Connect to ``target`` and return a :class:`~.kernel.KernelTarget` (see :mod:`.targets`)."""
+    from .targets import connect
+
+    return connect(target, **options)

@@ -1,0 +1,259 @@
+"""A Jupyter kernel as a target: the channels (jupyter_client), not the wire format (:mod:`.envelope`).
+
+:class:`KernelTarget` starts the agent in the kernel (:mod:`.agent`, whose docstring describes how
+a request travels), sends each request as a comm message carrying the envelope frames followed by
+an ``execute_request`` that serves it, and then reads IOPub until that execution is idle: stdout
+and stderr are written to the local ``sys.stdout``/``sys.stderr`` as they arrive, display output as
+its ``text/plain``, and the reply envelope comes back as a comm message. Waiting is done in short
+slices; between them a dead kernel (process gone, or no heartbeat) raises :class:`KernelDied`, and
+the timeout raises :class:`ShipTimeout`, so nothing waits forever on a kernel that cannot answer.
+"""
+import atexit
+import re
+import sys
+import time
+import uuid
+
+import zmq
+
+from .. import core
+from . import KernelDied, PayloadRefused, RemoteError, ShipError, ShipTimeout, envelope
+from .agent import TARGET_NAME
+from .modules import SourceTracker
+
+AGENT_MODULE = "cloudpickle_ipy.ship.agent"
+_SLICE = 0.2  # seconds between liveness checks while nothing arrives
+
+
+class KernelTarget:
+    """Push, pull, call and run on one Jupyter kernel.
+
+    ``client`` is a started ``BlockingKernelClient`` used by this target alone (its replies are
+    read here and others dropped); ``manager``, when given, tells whether the kernel process lives
+    and, with ``owned``, is shut down by :meth:`close`. ``timeout`` (seconds, ``None``: no limit)
+    bounds every request; a dead kernel is reported whatever the timeout.
+    """
+
+    def __init__(self, client, manager=None, *, owned=False, timeout=None, name=None,
+                 startup_timeout=30):
+        self.client, self.manager, self.owned = client, manager, owned
+        self.timeout, self.startup_timeout = timeout, startup_timeout
+        self.name = name
+        self.session = client.session
+        self.sources = SourceTracker()
+        self.agent = None  # the agent's hello: python, version, pid, format
+        self._comm_id = None
+        self._closed = False
+        self._shell = client.shell_channel.socket
+        self._iopub = client.iopub_channel.socket
+        self._poller = zmq.Poller()
+        self._poller.register(self._shell, zmq.POLLIN)
+        self._poller.register(self._iopub, zmq.POLLIN)
+        self._start_agent(startup_timeout)
+
+    def __repr__(self):
+        python = self.agent["python"] if self.agent else "?"
+        return f"<KernelTarget {self.name or ''} python={python} alive={self.alive}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def alive(self):
+        if self.manager is not None:
+            return self.manager.is_alive()
+        return self.client.hb_channel.is_beating()
+
+    # -- the Python API ------------------------------------------------------------------------
+
+    def push(self, mapping=None, /, **names):
+        """Place names into the target's namespace: ``push(x=1)`` or ``push({"x": 1})``."""
+        names = {**(mapping or {}), **names}
+        self.request("push", {"names": names})
+
+    def pull(self, *names):
+        """The values of ``names`` on the target: one value for one name, else a tuple."""
+        values = self.request("pull", {"names": list(names)})
+        return values[0] if len(names) == 1 else tuple(values)
+
+    def call(self, fn, /, *args, **kwargs):
+        """``fn(*args, **kwargs)`` on the target; its return value comes back."""
+        return self.request("call", {"fn": fn, "args": args, "kwargs": kwargs})
+
+    def run(self, code, *, timeout=None):
+        """Run ``code`` on the target like a cell and return its last expression's value.
+
+        Output is relayed as it is produced; an exception raises :class:`RemoteError` showing the
+        target's traceback.
+        """
+        return self.request("run", {"code": code}, timeout=timeout)
+
+    def close(self):
+        """Shut down a kernel this target started; otherwise close the comm and the channels."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            if self.owned and self.manager is not None:
+                self.client.stop_channels()
+                self.manager.shutdown_kernel(now=not self.manager.is_alive())
+                return
+            if self._comm_id is not None and self.alive:
+                self.session.send(self._shell, "comm_close", {"comm_id": self._comm_id, "data": {}})
+            self.client.stop_channels()
+        finally:
+            self._poller = None
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    def request(self, op, args, timeout=None):
+        """Send one request (with the module sources the target lacks) and return its value."""
+        if self._closed:
+            raise ShipError(f"{self!r} is closed")
+        if not self.alive:
+            raise KernelDied(f"the kernel of {self.name or 'the target'} is dead")
+        if self._comm_id is None:  # the kernel restarted: start the agent in the new one
+            try:
+                self.client.wait_for_ready(timeout=self.startup_timeout)  # drains stale output
+            except RuntimeError as exc:
+                raise KernelDied(f"the kernel does not answer: {exc}") from None
+            self._start_agent(self.startup_timeout)
+        modules = self.sources.changed(core.list_registry_pickle_by_value())
+        buffers = []
+        data = core.dumps({"op": op, "args": args, "modules": modules}, protocol=5,
+                          buffer_callback=buffers.append)
+        request_id = uuid.uuid4().hex
+        frames = envelope.seal(self.session.key, "request", request_id, data, buffers)
+        reply = self.send_frames(request_id, frames, timeout)
+        if reply.get("loaded"):
+            self.sources.sent(modules)
+        if reply["ok"]:
+            return reply["value"]
+        error = reply["error"]
+        if reply.get("refused"):
+            raise PayloadRefused(f"the target refused the payload: {error['message']}")
+        raise RemoteError(error["type"], error["message"], error["traceback"])
+
+    def send_frames(self, request_id, frames, timeout=None):
+        """The raw exchange: send envelope ``frames`` as request ``request_id``, serve it, and
+        return the loaded reply (a dict with ``ok`` and ``value`` or ``error``)."""
+        sent = self.session.send(self._shell, "comm_msg", {
+            "comm_id": self._comm_id, "data": {"id": request_id}}, buffers=frames)
+        code = f"__import__({AGENT_MODULE!r}, fromlist=['serve']).serve({request_id!r})"
+        replies = []
+
+        def on_comm(msg):
+            if msg["content"]["data"].get("id") == request_id:
+                replies.append(msg["buffers"])
+
+        executed = self._execute(code, [sent["header"]["msg_id"]], on_comm,
+                                 self.timeout if timeout is None else timeout)
+        if not replies:
+            raise self._execute_error(executed, "the agent sent no reply")
+        try:
+            sealed = envelope.unseal(self.session.key, replies[0], kind="reply",
+                                     request_id=request_id)
+        except envelope.EnvelopeError as exc:
+            raise PayloadRefused(f"refused the target's reply: {exc}") from None
+        return core.loads(sealed.pickle, buffers=sealed.buffers)
+
+    def _start_agent(self, timeout):
+        """Install the agent in the kernel and open the comm; wait for the agent's hello."""
+        comm_id = uuid.uuid4().hex
+        hello = []
+
+        def on_comm(msg):
+            if "hello" in msg["content"]["data"]:
+                hello.append(msg["content"]["data"]["hello"])
+
+        self._comm_id = comm_id
+        code = f"__import__({AGENT_MODULE!r}, fromlist=['install']).install(get_ipython())"
+        executed = self._execute(code, [], on_comm, timeout, then=(
+            "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME, "data": {}}))
+        if executed["content"]["status"] != "ok" or not hello:
+            self._comm_id = None
+            raise self._execute_error(executed, "the agent did not answer",
+                                      "could not start the agent on the target")
+        self.agent = hello[0]
+        self.sources.forget()
+
+    def _execute(self, code, waiting, on_comm, timeout, then=None):
+        """Execute ``code`` silently (after the messages ``waiting`` lists, before ``then``), relay
+        its output, pass this comm's messages to ``on_comm``, and return the execute reply once
+        every one of these messages is done (idle)."""
+        msg = self.session.send(self._shell, "execute_request", {
+            "code": code, "silent": True, "store_history": False, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": False})
+        exec_id = msg["header"]["msg_id"]
+        pending = {*waiting, exec_id}
+        if then is not None:
+            pending.add(self.session.send(self._shell, *then)["header"]["msg_id"])
+        deadline = None if timeout is None else time.monotonic() + timeout
+        executed = None
+        while pending or executed is None:
+            left = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
+            if left <= 0:
+                raise ShipTimeout(f"no answer from the kernel within {timeout} s; the request "
+                                  f"may still be running there (interrupt or restart it)")
+            events = dict(self._poller.poll(left * 1000))
+            if not events:
+                if not self.alive:
+                    self._comm_id = None
+                    raise KernelDied("the kernel died before answering the request")
+                continue
+            if self._shell in events:
+                reply = self._recv(self._shell)
+                if reply["parent_header"].get("msg_id") == exec_id:
+                    executed = reply
+            if self._iopub in events:
+                msg = self._recv(self._iopub)
+                kind, content = msg["msg_type"], msg["content"]
+                parent = msg["parent_header"].get("msg_id")
+                if kind == "status":
+                    if content["execution_state"] == "starting":
+                        self._comm_id = None
+                        raise KernelDied("the kernel restarted while running the request; what "
+                                         "it held is gone")
+                    if content["execution_state"] == "idle":
+                        pending.discard(parent)
+                elif kind == "comm_msg" and content.get("comm_id") == self._comm_id:
+                    on_comm(msg)
+                elif parent == exec_id:
+                    _relay(kind, content)
+        return executed
+
+    def _recv(self, socket):
+        _, parts = self.session.feed_identities(socket.recv_multipart(copy=False), copy=False)
+        return self.session.deserialize(parts, content=True, copy=False)
+
+    @staticmethod
+    def _execute_error(executed, missing, context=None):
+        """The error to raise for an execution that did not produce what it should have."""
+        content = executed["content"]
+        if content["status"] == "error":
+            return RemoteError(content["ename"], f"{context}: {content['evalue']}" if context
+                               else content["evalue"], _strip_ansi("\n".join(content["traceback"])))
+        if content["status"] == "aborted":
+            return ShipError("the kernel aborted the request (an earlier execution failed)")
+        return ShipError(missing)
+
+
+def _relay(kind, content):
+    """Write one IOPub output message to the local streams, as plain text."""
+    if kind == "stream":
+        stream = sys.stderr if content["name"] == "stderr" else sys.stdout
+        stream.write(content["text"])
+        stream.flush()
+    elif kind in ("display_data", "update_display_data", "execute_result"):
+        text = content["data"].get("text/plain")
+        if text is not None:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+
+def _strip_ansi(text):
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)

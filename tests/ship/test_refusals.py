@@ -1,0 +1,80 @@
+"""Envelopes made by hand: the agent refuses bad ones before unpickling anything."""
+import functools
+import uuid
+
+import pytest
+
+import cloudpickle_ipy.core as core
+from cloudpickle_ipy.ship import PayloadRefused, envelope
+
+
+class Loaded:
+    """Unpickling this sets ``builtins.LOADED`` on the target: proof that a payload was loaded."""
+
+    def __reduce__(self):
+        return exec, ("import builtins; builtins.LOADED = True",)
+
+
+def request(key, python=envelope.PYTHON):
+    request_id = uuid.uuid4().hex
+    data = core.dumps({"op": "push", "args": {"names": {"x": Loaded()}}, "modules": {}})
+    return request_id, envelope.seal(key, "request", request_id, data, python=python)
+
+
+def loaded(kernel):
+    return kernel.run("hasattr(__import__('builtins'), 'LOADED')")
+
+
+def unsigned(frames):
+    return [frames[0], b"", *frames[2:]]
+
+
+def tampered(frames):
+    return [*frames[:2], bytes(frames[2]).replace(b"LOADED = True", b"LOADED = 1234")]
+
+
+def other_request(frames):
+    return frames  # sent under another request id than the one it was sealed for
+
+
+@pytest.mark.parametrize("change, reason", [
+    (unsigned, "unsigned envelope"),
+    (tampered, "bad signature: the envelope was tampered with"),
+    (other_request, "belongs to request"),
+])
+def test_refused_and_nothing_loaded(kernel, change, reason):
+    request_id, frames = request(kernel.session.key)
+    if change is other_request:
+        request_id = uuid.uuid4().hex
+    reply = kernel.send_frames(request_id, change(frames))
+    assert reply["refused"] and reason in reply["error"]["message"]
+    assert not loaded(kernel)
+
+
+def test_other_key_refused(kernel):
+    request_id, frames = request(b"not the kernel's key")
+    reply = kernel.send_frames(request_id, frames)
+    assert "signed with another key" in reply["error"]["message"] and not loaded(kernel)
+
+
+def test_other_python_minor_version_refused(kernel):
+    request_id, frames = request(kernel.session.key, python="3.8")
+    reply = kernel.send_frames(request_id, frames)
+    assert reply["refused"]
+    assert (f"payload made by Python 3.8, but this is Python {envelope.PYTHON}"
+            in reply["error"]["message"])
+    assert not loaded(kernel)
+
+
+def test_refusal_raises_locally(kernel, monkeypatch):
+    # The client seals as another Python would (the kernel's reply is sealed over there).
+    monkeypatch.setattr(envelope, "seal", functools.partial(envelope.seal, python="3.8"))
+    with pytest.raises(PayloadRefused, match="refused the payload: payload made by Python 3.8"):
+        kernel.push(y=1)
+
+
+def test_a_well_signed_payload_does_load(kernel):
+    # The control for the tests above: the same payload, untouched, is loaded.
+    assert not loaded(kernel)
+    reply = kernel.send_frames(*request(kernel.session.key))
+    assert reply["ok"] and loaded(kernel)
