@@ -11,7 +11,8 @@ from traitlets import Bool, List, Unicode
 from traitlets.config import Configurable
 
 from . import core
-from .magics import PickleByValueMagics
+from .magics import PickleByValueMagics, ShipMagics
+from .ship.targets import Targets
 from .watcher import Watcher
 
 
@@ -36,6 +37,7 @@ class CloudpickleIPy(Configurable):
         self.reasons = {}  # module name -> why it is pickled by value
         self.refused = set()  # unregistered with %pickle_by_value -r: the watcher leaves them be
         self.watcher = Watcher(self)
+        self.targets = Targets()  # the session's targets: its local kernels live until unload
         self._failed = False
 
     # --- what the watcher and the magics call ---------------------------------------------------
@@ -74,21 +76,43 @@ class CloudpickleIPy(Configurable):
     def install(self):
         shell = self.shell
         shell.configurables.append(self)
-        self.magics = PickleByValueMagics(shell, self)
-        shell.register_magics(self.magics)
+        self.all_magics = [PickleByValueMagics(shell, self), ShipMagics(shell, self)]
+        for magics in self.all_magics:
+            shell.register_magics(magics)
         shell.events.register("pre_run_cell", self.pre_run_cell)
         shell.set_hook("complete_command", _complete_module_names, str_key="%pickle_by_value")
+        for command in _TARGET_COMMANDS:
+            shell.set_hook("complete_command", self._complete_targets, str_key=command)
 
     def uninstall(self):
         shell = self.shell
         shell.events.unregister("pre_run_cell", self.pre_run_cell)
-        for name in self.magics.magics["line"]:
-            shell.magics_manager.magics["line"].pop(name, None)
-        shell.magics_manager.registry.pop(type(self.magics).__name__, None)
-        shell.strdispatchers.get("complete_command", _NO_DISPATCH).strs.pop("%pickle_by_value", None)
-        for configurable in (self.magics, self):  # Magics() appended itself on creation
+        for magics in self.all_magics:
+            for kind in ("line", "cell"):
+                for name in magics.magics[kind]:
+                    shell.magics_manager.magics[kind].pop(name, None)
+            shell.magics_manager.registry.pop(type(magics).__name__, None)
+        completers = shell.strdispatchers.get("complete_command", _NO_DISPATCH).strs
+        for command in ("%pickle_by_value", *_TARGET_COMMANDS):
+            completers.pop(command, None)
+        for configurable in (*self.all_magics, self):  # Magics() appended itself on creation
             if configurable in shell.configurables:
                 shell.configurables.remove(configurable)
+        self.targets.close()
+
+    def _complete_targets(self, shell, event):
+        """Tab completion of the target argument: aliases, local, and kernel variables."""
+        from jupyter_client import KernelClient, KernelManager
+
+        if len(event.line.split()) > 2 or (len(event.line.split()) == 2 and event.symbol == ""):
+            return []
+        names = {"local", *self.targets.aliases}
+        names.update(n for n, v in shell.user_ns.items()
+                     if isinstance(v, (KernelManager, KernelClient)))
+        return sorted(n for n in names if n.startswith(event.symbol))
+
+
+_TARGET_COMMANDS = ("%%cloudpickle_ship", "%cloudpickle_push", "%cloudpickle_pull")
 
 
 class _NoDispatch:

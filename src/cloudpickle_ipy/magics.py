@@ -1,15 +1,23 @@
-"""The magics: they parse their arguments, call the extension's state, and format what comes back."""
+"""The magics: they parse their arguments, call the extension's state, and format what comes back.
+
+:class:`PickleByValueMagics`: ``%pickle_by_value``. :class:`ShipMagics`: ``%%cloudpickle_ship``,
+``%cloudpickle_push``, ``%cloudpickle_pull`` and ``%cloudpickle_target``, over the session's
+:class:`~cloudpickle_ipy.ship.targets.Targets` and :func:`~cloudpickle_ipy.ship.cells.names_read`.
+"""
 import html
 import importlib
 import importlib.machinery
 import os
+import pickle
 import sys
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import core
+from .ship import RemoteError, ShipError
+from .ship.cells import names_read
 
 
 @magics_class
@@ -110,3 +118,202 @@ def _shown_path(path):
     except ValueError:
         return path
     return path if relative.startswith("..") else os.path.join(".", relative)
+
+
+@magics_class
+class ShipMagics(Magics):
+    """Run cells on other kernels, and move names to and from them."""
+
+    def __init__(self, shell, state):
+        super().__init__(shell)
+        self.state = state
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="The alias to define.")
+    @argument("spec", nargs="?", help="What it names: local, local:NAME, a connection file, a "
+                                      "kernel id, or a variable holding a KernelManager.")
+    @line_magic
+    def cloudpickle_target(self, line):
+        """Name a target, or list the targets in use.
+
+        %cloudpickle_target gpu /path/to/kernel-1234.json    gpu names that kernel from now on
+        %cloudpickle_target                                   name, kernel, Python, alive
+
+        A target is, in this order: an alias; local or local:NAME (a kernel started on this
+        interpreter for the session); a variable holding a KernelManager or KernelClient; a
+        connection file, or a kernel id or file-name fragment in the Jupyter runtime folder.
+        """
+        args = parse_argstring(self.cloudpickle_target, line)
+        if args.name is None:
+            return TargetTable(self.state.targets.rows())
+        if args.spec is None:
+            raise UsageError("%cloudpickle_target: give NAME and SPEC to define an alias, or "
+                             "nothing to list the targets")
+        with _usage("%cloudpickle_target"):
+            self.state.targets.alias(args.name, args.spec)
+        return None
+
+    @magic_arguments()
+    @argument("target", help="local, local:NAME, an alias, a connection file or kernel id, or a "
+                             "variable holding a KernelManager or KernelClient.")
+    @argument("-o", "--output", metavar="NAME", help="Also store the result under NAME.")
+    @argument("--push", metavar="A,B", default="", help="Push these names too.")
+    @argument("--no-push", action="store_true",
+              help="Push no name the cell reads (only those of --push).")
+    @argument("--pull", metavar="X,Y", default="",
+              help="Copy these names back from the target afterwards.")
+    @argument("--local", action="store_true", help="Run the cell here first.")
+    @argument("--timeout", type=float, metavar="S", help="Wait at most S seconds.")
+    @cell_magic
+    def cloudpickle_ship(self, line, cell):
+        """Run the cell on a target kernel; its last expression's value comes back.
+
+        Every name the cell reads before assigning it, and that exists here, is pushed first
+        (functions, lambdas and classes by value, data as data); modules pickled by value travel
+        as source. Output appears as it is produced; an error raises here with the target's
+        traceback.
+        """
+        args = parse_argstring(self.cloudpickle_ship, line)
+        magic = "%%cloudpickle_ship"
+        ns = self.shell.user_ns
+        pull = _names(args.pull, "--pull")
+        for name in [args.output] if args.output else []:
+            if not name.isidentifier():
+                raise UsageError(f"{magic}: -o needs a name, not {name!r}")
+        if args.local:  # an exception here stops the cell before anything is shipped
+            self._run_here(cell)
+        names = _names(args.push, "--push")
+        missing = [name for name in names if name not in ns]
+        if missing:
+            raise UsageError(f"{magic}: --push: not defined here: {', '.join(missing)}")
+        if not args.no_push:
+            names += [name for name in self._cell_reads(cell) if name not in names]
+        target = self._target(args.target, magic)
+        self._push(target, names, magic)
+        try:
+            value = target.run(cell, timeout=args.timeout)
+        except RemoteError as exc:
+            raise RemoteCellError(args.target, exc) from None
+        except ShipError as exc:
+            raise UsageError(f"{magic}: {exc}") from None
+        if pull:
+            ns.update(self._pull(target, pull, magic))
+        if args.output:
+            ns[args.output] = value
+        return value
+
+    @magic_arguments()
+    @argument("target")
+    @argument("names", nargs="+", help="Names defined here.")
+    @line_magic
+    def cloudpickle_push(self, line):
+        """Copy names to a target: functions, lambdas and classes by value, data as data."""
+        args = parse_argstring(self.cloudpickle_push, line)
+        target = self._target(args.target, "%cloudpickle_push")
+        missing = [name for name in args.names if name not in self.shell.user_ns]
+        if missing:
+            raise UsageError(f"%cloudpickle_push: not defined here: {', '.join(missing)}")
+        self._push(target, args.names, "%cloudpickle_push")
+
+    @magic_arguments()
+    @argument("target")
+    @argument("names", nargs="+", help="Names defined on the target.")
+    @line_magic
+    def cloudpickle_pull(self, line):
+        """Copy names back from a target into this namespace."""
+        args = parse_argstring(self.cloudpickle_pull, line)
+        target = self._target(args.target, "%cloudpickle_pull")
+        self.shell.user_ns.update(self._pull(target, args.names, "%cloudpickle_pull"))
+
+    # -- delegation ----------------------------------------------------------------------------
+
+    def _target(self, spec, magic):
+        with _usage(magic):
+            return self.state.targets.get(spec, self.shell.user_ns)
+
+    def _run_here(self, cell):
+        """Run ``cell`` in the user namespace, its lines shown in tracebacks (not displayed)."""
+        shell = self.shell
+        source = shell.transform_cell(cell)
+        filename = shell.compile.cache(source, shell.execution_count, raw_code=cell)
+        exec(compile(source, filename, "exec"), shell.user_global_ns, shell.user_ns)
+
+    def _cell_reads(self, cell):
+        """The names the cell reads before assigning them that hold something of the user's
+        here (not IPython's own In, Out, get_ipython...)."""
+        ns, hidden = self.shell.user_ns, self.shell.user_ns_hidden
+        try:
+            read = names_read(cell)
+        except SyntaxError:  # the target reports it, with its traceback
+            return []
+        return [name for name in read if name in ns and not name.startswith("__")
+                and not (name in hidden and ns[name] is hidden[name])]
+
+    def _push(self, target, names, magic):
+        self.state.before_pickling()  # register the edited modules first: their source travels
+        if not names:
+            return
+        ns = self.shell.user_ns
+        with _usage(magic, f"cannot push {', '.join(names)}: "):
+            target.push({name: ns[name] for name in names})
+
+    def _pull(self, target, names, magic):
+        with _usage(magic):
+            values = target.pull(*names)
+        return dict(zip(names, [values] if len(names) == 1 else values))
+
+
+class RemoteCellError(RemoteError):
+    """The shipped cell raised on the target; IPython shows the target's traceback alone."""
+
+    def __init__(self, target, error):
+        super().__init__(error.ename, error.evalue, error.remote_traceback)
+        self.target = target
+
+    def _render_traceback_(self):
+        lines = (self.remote_traceback or f"{self.ename}: {self.evalue}").rstrip("\n").split("\n")
+        if lines[0].startswith("Traceback"):
+            lines[0] = f"Traceback on the target {self.target} (most recent call last):"
+        return lines
+
+
+class _usage:
+    """Turn a shipping failure into one UsageError line: ``%magic: what went wrong``."""
+
+    def __init__(self, magic, context=""):
+        self.prefix = f"{magic}: {context}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, RemoteError):
+            raise UsageError(self.prefix + f"{exc.ename}: {exc.evalue}") from None
+        if isinstance(exc, (ShipError, TypeError, pickle.PicklingError)):
+            raise UsageError(self.prefix + str(exc).partition("\n")[0]) from None
+        return False
+
+
+def _names(text, option):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    bad = [name for name in names if not name.isidentifier()]
+    if bad:
+        raise UsageError(f"%%cloudpickle_ship: {option}: not names: {', '.join(bad)}")
+    return names
+
+
+class TargetTable:
+    """The targets in use: name, kernel, Python, alive."""
+
+    def __init__(self, rows):
+        self.rows = [(row.name, row.kernel, row.python, {True: "alive", False: "dead",
+                                                         None: "not connected"}[row.alive])
+                     for row in rows]
+
+    def __repr__(self):
+        if not self.rows:
+            return "No target in use."
+        lines = [("name", "kernel", "python", "state")] + self.rows
+        widths = [max(len(row[i]) for row in lines) for i in range(4)]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                         for row in lines)

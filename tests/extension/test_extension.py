@@ -112,10 +112,13 @@ def test_load_ext_registers_magic_callback_configurable_and_completer(ip):
     result, _, err = run(ip, f"%load_ext {EXT}")
     assert result.success and err == ""
     after = _snapshot(ip)
-    assert after["line magics"] - before["line magics"] == {"pickle_by_value"}
+    assert after["line magics"] - before["line magics"] == {
+        "pickle_by_value", "cloudpickle_target", "cloudpickle_push", "cloudpickle_pull"}
+    assert after["cell magics"] - before["cell magics"] == {"cloudpickle_ship"}
     assert len(our_callbacks(ip)) == 1
     assert [type(c) for c in ip.configurables].count(CloudpickleIPy) == 1
-    assert after["completers"] - before["completers"] == {"%pickle_by_value"}
+    assert after["completers"] - before["completers"] == {
+        "%pickle_by_value", "%%cloudpickle_ship", "%cloudpickle_push", "%cloudpickle_pull"}
     _, out, _ = run(ip, "%config")
     assert "CloudpickleIPy" in out
     calls = count_checks(ip)

@@ -104,3 +104,132 @@ def test_importing_the_package_and_agent_stays_light():
             "print(sorted(m for m in ('jupyter_client', 'zmq', 'IPython') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# The tree hash (format 2): large frames are hashed in chunks, the chunk digests are MACed.
+
+SMALL_CHUNK = envelope.MIN_CHUNK
+
+
+def large_envelope(chunk=SMALL_CHUNK):
+    """An envelope whose out-of-band buffer spans several chunks (the last one partial)."""
+    data = bytearray(i % 251 for i in range(3 * chunk + 123))
+    return seal(KEY, "request", "r1", b"the pickle", [data], chunk=chunk), bytes(data)
+
+
+def test_large_frames_round_trip_in_chunks():
+    frames, data = large_envelope()
+    header = json.loads(frames[0])
+    assert header["chunk"] == SMALL_CHUNK and header["frames"] == [10, len(data)]
+    opened = unseal(KEY, [bytes(f) for f in frames])
+    assert bytes(opened.buffers[0]) == data
+
+
+@pytest.mark.parametrize("offset", [0, 1, SMALL_CHUNK - 1, SMALL_CHUNK, 2 * SMALL_CHUNK + 7,
+                                    3 * SMALL_CHUNK, 3 * SMALL_CHUNK + 122])
+def test_any_changed_byte_in_any_chunk_is_refused(offset):
+    frames, _ = large_envelope()
+    tampered = [bytes(f) for f in frames]
+    body = bytearray(tampered[3])
+    body[offset] ^= 0x80
+    tampered[3] = body
+    with pytest.raises(EnvelopeError, match="bad signature"):
+        unseal(KEY, tampered)
+
+
+def test_bytes_all_along_a_large_frame_are_covered():
+    # Across a frame of three chunks and a partial one, at offsets falling everywhere in a chunk.
+    frames, data = large_envelope()
+    frames = [bytes(f) for f in frames]
+    body = bytearray(data)
+    for offset in range(0, len(body), 4099):  # a stride prime to the chunk size
+        body[offset] ^= 1
+        with pytest.raises(EnvelopeError, match="bad signature"):
+            unseal(KEY, [*frames[:3], body])
+        body[offset] ^= 1
+    assert bytes(unseal(KEY, [*frames[:3], body]).buffers[0]) == data
+
+
+def test_reordered_chunks_are_refused():
+    frames, data = large_envelope()
+    c = SMALL_CHUNK
+    swapped = data[c:2 * c] + data[:c] + data[2 * c:]
+    assert len(swapped) == len(data) and swapped != data
+    with pytest.raises(EnvelopeError, match="bad signature"):
+        unseal(KEY, [*frames[:3], swapped])
+
+
+def test_chunks_moved_between_frames_are_refused():
+    c = SMALL_CHUNK
+    a, b = bytes([1]) * (2 * c), bytes([2]) * (2 * c)
+    frames = [bytes(f) for f in seal(KEY, "request", "r", b"p", [a, b], chunk=c)]
+    # Same chunks, same total, other frames: the lengths stay valid only if the header changes.
+    moved = [*frames[:3], a + b[:c], b[c:]]
+    with pytest.raises(EnvelopeError, match="bad signature"):
+        unseal(KEY, moved)
+
+
+def test_a_header_claiming_another_chunk_size_is_refused():
+    frames, _ = large_envelope()
+    header = json.loads(frames[0])
+    header["chunk"] = 2 * SMALL_CHUNK
+    forged = [json.dumps(header, separators=(",", ":")).encode(), *frames[1:]]
+    with pytest.raises(EnvelopeError, match="bad signature"):
+        unseal(KEY, forged)
+
+
+@pytest.mark.parametrize("chunk", [0, 1, -SMALL_CHUNK, SMALL_CHUNK // 2, SMALL_CHUNK + 1,
+                                   2 * envelope.MAX_CHUNK, 65536.0, "65536", None, True])
+def test_a_header_with_an_invalid_chunk_size_is_refused_before_hashing(chunk):
+    frames, _ = large_envelope()
+    header = json.loads(frames[0])
+    if chunk is None:
+        del header["chunk"]
+    else:
+        header["chunk"] = chunk
+    with pytest.raises(EnvelopeError, match="malformed envelope: chunk size"):
+        unseal(KEY, [json.dumps(header).encode(), *frames[1:]])
+    with pytest.raises(ValueError, match="chunk must be a power of two"):
+        seal(KEY, "request", "r", b"p", chunk=chunk)
+
+
+def test_the_signature_is_the_documented_construction():
+    frames, data = large_envelope()
+    c, header = SMALL_CHUNK, frames[0]
+    import hashlib
+    import hmac
+    message = len(header).to_bytes(8, "big") + header
+    for frame in (b"the pickle", data):
+        message += len(frame).to_bytes(8, "big")
+        message += b"".join(hashlib.sha256(frame[at:at + c]).digest()
+                            for at in range(0, len(frame), c))
+    assert frames[1] == hmac.new(KEY, message, hashlib.sha256).digest()
+
+
+def test_empty_frames_have_no_chunk():
+    frames = seal(KEY, "request", "r", b"p", [b"", b""])
+    assert [bytes(b) for b in unseal(KEY, frames).buffers] == [b"", b""]
+    with pytest.raises(EnvelopeError, match="bad signature"):
+        unseal(KEY, [*frames[:3], b"", b"x"])
+
+
+def test_parallel_hashing_gives_the_same_signature(monkeypatch):
+    frames, data = large_envelope()
+    monkeypatch.setattr(envelope, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(envelope, "_cores", lambda: 3)
+    again = seal(KEY, "request", "r1", b"the pickle", [bytearray(data)], chunk=SMALL_CHUNK)
+    assert again[1] == frames[1]
+    assert bytes(unseal(KEY, again).buffers[0]) == data
+    tampered = bytearray(data)
+    tampered[-1] ^= 1
+    with pytest.raises(EnvelopeError, match="bad signature"):
+        unseal(KEY, [*again[:3], tampered])
+
+
+def test_sealing_copies_no_frame():
+    import numpy
+    array = numpy.arange(3 * SMALL_CHUNK, dtype=numpy.uint8)
+    buffers = []
+    payload = pickle.dumps(array, protocol=5, buffer_callback=buffers.append)
+    frames = seal(KEY, "request", "r", payload, buffers, chunk=SMALL_CHUNK)
+    assert numpy.shares_memory(numpy.asarray(frames[3]), array)

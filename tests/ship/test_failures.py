@@ -49,3 +49,18 @@ def test_killed_mid_run_is_a_clear_error_within_the_timeout():
     assert not target.manager.has_kernel
     with pytest.raises(ShipError, match="closed"):
         target.run("1")
+
+
+def test_restart_between_requests_reconnects_even_without_a_manager():
+    """A restart made elsewhere (a notebook's "Restart"): the next request starts the agent again."""
+    owner = cloudpickle_ipy.connect("local", timeout=30)
+    try:
+        with cloudpickle_ipy.connect(owner.manager.client(), timeout=30) as target:
+            assert target.manager is None
+            target.push(before=1)
+            owner.manager.restart_kernel(now=True)
+            owner.client.wait_for_ready(timeout=30)
+            assert target.run("'before' in globals()") is False
+            assert target.call(lambda: 5) == 5
+    finally:
+        owner.close()

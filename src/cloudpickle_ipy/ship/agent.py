@@ -38,6 +38,7 @@ from . import envelope
 from .modules import ShippedModules
 
 TARGET_NAME = "cloudpickle_ipy"
+NOT_INSTALLED = "the cloudpickle_ipy agent is not installed in this kernel"
 
 _agent = None
 
@@ -54,7 +55,7 @@ def install(shell):
 def serve(request_id):
     """Run the pending request ``request_id`` (the code the client executes)."""
     if _agent is None:
-        raise RuntimeError("the cloudpickle_ipy agent is not installed in this kernel")
+        raise RuntimeError(NOT_INSTALLED)  # the kernel restarted: the client starts it again
     _agent.serve(request_id)
 
 

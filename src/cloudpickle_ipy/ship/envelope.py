@@ -5,13 +5,32 @@ as buffers carries its own signature. An envelope is a list of frames::
 
     [header, signature, pickle, buffer_1, ..., buffer_n]
 
-- ``header``: UTF-8 JSON ``{"format", "python", "kind", "id", "frames"}``: the envelope format
-  version, the sender's Python ``major.minor``, what kind of message it is (``request``/``reply``),
-  the request it belongs to, and the length of every frame after the signature;
-- ``signature``: HMAC-SHA256, keyed with the kernel's connection key, over the header and every
-  frame after the signature, each prefixed with its length (so no bytes can move between frames);
+- ``header``: UTF-8 JSON ``{"format", "python", "kind", "id", "frames", "chunk"}``: the envelope
+  format version, the sender's Python ``major.minor``, what kind of message it is
+  (``request``/``reply``), the request it belongs to, the length of every frame after the
+  signature, and the chunk size ``c`` of the signature's tree hash (below);
+- ``signature``: the HMAC-SHA256 described below, keyed with the kernel's connection key;
 - ``pickle``: the pickle stream; each protocol-5 out-of-band buffer is its own frame, so a large
   array is neither copied into the pickle nor re-encoded.
+
+The signature (format 2) is a one-level tree hash, so that the bytes of a large frame can be hashed
+on several cores (``hashlib`` releases the GIL while it hashes) and none is copied. Write ``u64(n)``
+for ``n`` as 8 bytes big-endian, and ``F_1 .. F_m`` for the frames after the signature (the pickle
+first). Each frame ``F_i`` of length ``L_i`` is cut into ``k_i = ceil(L_i / c)`` chunks
+``F_i[0:c], F_i[c:2c], ..., F_i[(k_i-1)c:L_i]`` (an empty frame has no chunk), and::
+
+    M = u64(len(header)) || header
+        || u64(L_1) || SHA-256(chunk 1 of F_1) || ... || SHA-256(chunk k_1 of F_1)
+        || ...
+        || u64(L_m) || SHA-256(chunk 1 of F_m) || ... || SHA-256(chunk k_m of F_m)
+    signature = HMAC-SHA256(key, M)
+
+``M`` parses in one way only: the header (whose length comes first) gives ``c``, and each frame's
+length gives how many 32-byte digests follow it. So the MAC covers every byte of every frame (up to
+a SHA-256 collision): a changed byte changes its chunk's digest, moved, dropped or reordered chunks
+change the digest sequence, bytes moved between frames change the lengths, and the header (chunk
+size included) is in ``M`` as it is. ``c`` is a power of two from ``MIN_CHUNK`` to ``MAX_CHUNK``
+(so a forged header cannot make the receiver hash byte by byte); the sender picks it (``CHUNK``).
 
 :func:`unseal` checks everything before anything is unpickled and refuses with :class:`EnvelopeError`
 naming the reason. Standard library only: this runs inside the target kernel too.
@@ -19,11 +38,19 @@ naming the reason. Standard library only: this runs inside the target kernel too
 import hashlib
 import hmac
 import json
+import os
 import sys
+import threading
 
-FORMAT = 1
+FORMAT = 2
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 KINDS = ("request", "reply")
+
+CHUNK = 1 << 22  # 4 MiB: what seal() uses
+MIN_CHUNK, MAX_CHUNK = 1 << 16, 1 << 30  # what unseal() accepts
+# Below this many bytes in all, every chunk is hashed on the calling thread (threads cost ~0.1 ms).
+PARALLEL_MIN = 1 << 23
+MAX_THREADS = 8
 
 
 class EnvelopeError(ValueError):
@@ -49,20 +76,24 @@ class Envelope:
         return self.header["id"]
 
 
-def seal(key, kind, request_id, pickle, buffers=(), python=PYTHON):
+def seal(key, kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK):
     """Frame ``pickle`` and its out-of-band ``buffers`` into a signed envelope (a list of frames).
 
     No frame is copied: the buffers go out as they are (``memoryview``, ``PickleBuffer.raw()``...).
-    ``python`` is only for tests that need an envelope from another Python.
+    ``python`` is only for tests that need an envelope from another Python; ``chunk`` is the tree
+    hash's chunk size (a power of two from ``MIN_CHUNK`` to ``MAX_CHUNK``).
     """
     if kind not in KINDS:
         raise ValueError(f"envelope kind must be one of {KINDS}, got {kind!r}")
+    if not _valid_chunk(chunk):
+        raise ValueError(f"chunk must be a power of two from {MIN_CHUNK} to {MAX_CHUNK}, "
+                         f"got {chunk!r}")
     frames = [_flat(pickle)] + [_flat(b) for b in buffers]
     header = json.dumps({
         "format": FORMAT, "python": python, "kind": kind, "id": request_id,
-        "frames": [f.nbytes for f in frames],
+        "frames": [f.nbytes for f in frames], "chunk": chunk,
     }, separators=(",", ":")).encode()
-    return [header, sign(key, header, frames)] + frames
+    return [header, sign(key, header, frames, chunk)] + frames
 
 
 def _flat(buffer):
@@ -71,16 +102,65 @@ def _flat(buffer):
     return raw() if raw is not None else memoryview(buffer).cast("B")
 
 
-def sign(key, header, frames):
-    """The HMAC-SHA256 of ``header`` and ``frames``, each prefixed with its length."""
+def _valid_chunk(chunk):
+    return (type(chunk) is int and MIN_CHUNK <= chunk <= MAX_CHUNK
+            and chunk & (chunk - 1) == 0)
+
+
+def sign(key, header, frames, chunk=CHUNK):
+    """The signature of ``header`` and ``frames``: HMAC-SHA256 over ``M`` (see the module)."""
     if not key:
         raise EnvelopeError("no key: the kernel connection is unsigned (empty key), so payloads "
                             "cannot be authenticated; refusing to seal or open them")
+    views = [memoryview(frame).cast("B") for frame in frames]
+    chunks = [view[at:at + chunk] for view in views for at in range(0, view.nbytes, chunk)]
+    digests = _digests(chunks)
     mac = hmac.new(key, digestmod=hashlib.sha256)
-    for frame in (header, *frames):
-        mac.update(memoryview(frame).nbytes.to_bytes(8, "big"))
-        mac.update(frame)
+    mac.update(len(header).to_bytes(8, "big"))
+    mac.update(header)
+    done = 0
+    for view in views:
+        count = -(-view.nbytes // chunk)
+        mac.update(view.nbytes.to_bytes(8, "big"))
+        mac.update(b"".join(digests[done:done + count]))
+        done += count
     return mac.digest()
+
+
+def _digests(chunks):
+    """The SHA-256 of each chunk, in order: on several threads when there is much to hash.
+
+    Threads are started per call (striped over the chunks, the calling thread taking its share)
+    rather than kept in a pool, so nothing lingers in the kernel and a forked process is safe.
+    """
+    digests = [None] * len(chunks)
+
+    def work(first, step):
+        for i in range(first, len(chunks), step):
+            digests[i] = hashlib.sha256(chunks[i]).digest()
+
+    threads = 1
+    if len(chunks) > 1 and sum(c.nbytes for c in chunks) >= PARALLEL_MIN:
+        threads = min(len(chunks), MAX_THREADS, _cores())
+    helpers = [threading.Thread(target=work, args=(n, threads), daemon=True)
+               for n in range(1, threads)]
+    for helper in helpers:
+        helper.start()
+    try:
+        work(0, threads)
+    finally:
+        for helper in helpers:
+            helper.join()
+    if None in digests:  # a helper died (it cannot, short of MemoryError): never sign a hole
+        raise RuntimeError("hashing an envelope frame failed")
+    return digests
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def unseal(key, frames, kind=None, request_id=None):
@@ -105,7 +185,11 @@ def unseal(key, frames, kind=None, request_id=None):
                             f"(the two sides run different versions of cloudpickle_ipy)")
     if not signature:
         raise EnvelopeError("unsigned envelope: it carries no signature")
-    if not hmac.compare_digest(signature, sign(key, header_frame, body)):
+    chunk = header.get("chunk") if isinstance(header, dict) else None
+    if not _valid_chunk(chunk):
+        raise EnvelopeError(f"malformed envelope: chunk size {chunk!r} is not a power of two "
+                            f"from {MIN_CHUNK} to {MAX_CHUNK}")
+    if not hmac.compare_digest(signature, sign(key, header_frame, body, chunk)):
         raise EnvelopeError("bad signature: the envelope was tampered with or signed with "
                             "another key")
     # Signed, so the header is ours: what remains are mismatches, not attacks.

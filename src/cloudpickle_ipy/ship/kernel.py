@@ -1,13 +1,18 @@
 """A Jupyter kernel as a target: the channels (jupyter_client), not the wire format (:mod:`.envelope`).
 
 :class:`KernelTarget` starts the agent in the kernel (:mod:`.agent`, whose docstring describes how
-a request travels), sends each request as a comm message carrying the envelope frames followed by
-an ``execute_request`` that serves it, and then reads IOPub until that execution is idle: stdout
-and stderr are written to the local ``sys.stdout``/``sys.stderr`` as they arrive, display output as
-its ``text/plain``, and the reply envelope comes back as a comm message. Waiting is done in short
-slices; between them a dead kernel (process gone, or no heartbeat) raises :class:`KernelDied`, and
-the timeout raises :class:`ShipTimeout`, so nothing waits forever on a kernel that cannot answer.
+a request travels), after checking the kernel's Python (another minor version is refused before
+anything is sent) and shipping the agent and the core when the kernel lacks them or has another
+version (:mod:`.bootstrap`). It sends each request as a comm message carrying the envelope frames
+followed by an ``execute_request`` that serves it, and then reads IOPub until that execution is
+idle: stdout and stderr are written to the local ``sys.stdout``/``sys.stderr`` as they arrive,
+display output as its ``text/plain``, and the reply envelope comes back as a comm message. Waiting
+is done in short slices; between them a dead kernel (process gone, or no heartbeat) raises
+:class:`KernelDied`, and the timeout raises :class:`ShipTimeout`, so nothing waits forever on a
+kernel that cannot answer. A ``KeyboardInterrupt`` while waiting interrupts the kernel too and
+waits (briefly) for it to stop. A kernel restarted between requests gets the agent again.
 """
+import ast
 import atexit
 import re
 import sys
@@ -17,12 +22,13 @@ import uuid
 import zmq
 
 from .. import core
-from . import KernelDied, PayloadRefused, RemoteError, ShipError, ShipTimeout, envelope
-from .agent import TARGET_NAME
+from . import KernelDied, PayloadRefused, RemoteError, ShipError, ShipTimeout, bootstrap, envelope
+from .agent import NOT_INSTALLED, TARGET_NAME
 from .modules import SourceTracker
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
+_INTERRUPT_GRACE = 10  # seconds to wait for an interrupted request to stop on the target
 
 
 class KernelTarget:
@@ -42,6 +48,8 @@ class KernelTarget:
         self.session = client.session
         self.sources = SourceTracker()
         self.agent = None  # the agent's hello: python, version, pid, format
+        self.shipped = False  # whether the agent runs from code this client sent (bootstrap)
+        self._process = None  # the kernel process the agent was started in (see _restarted)
         self._comm_id = None
         self._closed = False
         self._shell = client.shell_channel.socket
@@ -116,6 +124,24 @@ class KernelTarget:
             raise ShipError(f"{self!r} is closed")
         if not self.alive:
             raise KernelDied(f"the kernel of {self.name or 'the target'} is dead")
+        try:
+            modules, reply = self._exchange(op, args, timeout)
+        except _AgentGone:  # restarted unnoticed: nothing ran, so start the agent and resend
+            self._comm_id = None
+            modules, reply = self._exchange(op, args, timeout)
+        if reply.get("loaded"):
+            self.sources.sent(modules)
+        if reply["ok"]:
+            return reply["value"]
+        error = reply["error"]
+        if reply.get("refused"):
+            raise PayloadRefused(f"the target refused the payload: {error['message']}")
+        raise RemoteError(error["type"], error["message"], error["traceback"])
+
+    def _exchange(self, op, args, timeout):
+        """Start the agent if the kernel lacks it, send the request; return (modules, reply)."""
+        if self._comm_id is not None and self._restarted():
+            self._comm_id = None
         if self._comm_id is None:  # the kernel restarted: start the agent in the new one
             try:
                 self.client.wait_for_ready(timeout=self.startup_timeout)  # drains stale output
@@ -128,15 +154,7 @@ class KernelTarget:
                           buffer_callback=buffers.append)
         request_id = uuid.uuid4().hex
         frames = envelope.seal(self.session.key, "request", request_id, data, buffers)
-        reply = self.send_frames(request_id, frames, timeout)
-        if reply.get("loaded"):
-            self.sources.sent(modules)
-        if reply["ok"]:
-            return reply["value"]
-        error = reply["error"]
-        if reply.get("refused"):
-            raise PayloadRefused(f"the target refused the payload: {error['message']}")
-        raise RemoteError(error["type"], error["message"], error["traceback"])
+        return modules, self.send_frames(request_id, frames, timeout)
 
     def send_frames(self, request_id, frames, timeout=None):
         """The raw exchange: send envelope ``frames`` as request ``request_id``, serve it, and
@@ -153,6 +171,12 @@ class KernelTarget:
         executed = self._execute(code, [sent["header"]["msg_id"]], on_comm,
                                  self.timeout if timeout is None else timeout)
         if not replies:
+            content = executed["content"]
+            if content["status"] == "error" and (
+                    content["evalue"] == NOT_INSTALLED or content["ename"] == "ModuleNotFoundError"
+                    and "cloudpickle_ipy" in content["evalue"]):
+                self._comm_id = None
+                raise _AgentGone("the kernel lost the agent (it restarted): nothing ran")
             raise self._execute_error(executed, "the agent sent no reply")
         try:
             sealed = envelope.unseal(self.session.key, replies[0], kind="reply",
@@ -162,7 +186,15 @@ class KernelTarget:
         return core.loads(sealed.pickle, buffers=sealed.buffers)
 
     def _start_agent(self, timeout):
-        """Install the agent in the kernel and open the comm; wait for the agent's hello."""
+        """Check the kernel's Python and cloudpickle_ipy (shipping ours when it lacks it or has
+        another version), install the agent and open the comm; wait for the agent's hello."""
+        report = self._probe(timeout)
+        if report["python"] != envelope.PYTHON:
+            raise ShipError(
+                f"the target kernel runs Python {report['python']} and this is Python "
+                f"{envelope.PYTHON}: functions and classes pickled by value do not load across "
+                f"Python minor versions; start the target kernel on Python {envelope.PYTHON}")
+        shipped = bootstrap.needs_shipping(report)
         comm_id = uuid.uuid4().hex
         hello = []
 
@@ -172,29 +204,93 @@ class KernelTarget:
 
         self._comm_id = comm_id
         code = f"__import__({AGENT_MODULE!r}, fromlist=['install']).install(get_ipython())"
-        executed = self._execute(code, [], on_comm, timeout, then=(
-            "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME, "data": {}}))
+        if shipped:
+            code = f"{bootstrap.install_code()}\n{code}"
+        try:
+            executed = self._execute(code, [], on_comm, timeout, then=(
+                "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME, "data": {}}))
+        except BaseException:
+            self._comm_id = None
+            raise
         if executed["content"]["status"] != "ok" or not hello:
             self._comm_id = None
             raise self._execute_error(executed, "the agent did not answer",
                                       "could not start the agent on the target")
-        self.agent = hello[0]
+        self.agent, self.shipped = hello[0], shipped
+        self._process = self._kernel_process()
         self.sources.forget()
 
-    def _execute(self, code, waiting, on_comm, timeout, then=None):
+    def _kernel_process(self):
+        """The manager's handle on the kernel process (a new one after each restart), if any."""
+        return getattr(getattr(self.manager, "provisioner", None), "process", None)
+
+    def _restarted(self):
+        """Whether the kernel restarted since the agent started, between requests: its manager
+        has a new process, or a ``starting`` status waits on IOPub (stale output is dropped)."""
+        if self._kernel_process() is not self._process:
+            return True
+        restarted = False
+        while self._iopub.poll(0):
+            msg = self._recv(self._iopub)
+            restarted |= (msg["msg_type"] == "status"
+                          and msg["content"]["execution_state"] == "starting")
+        return restarted
+
+    def _probe(self, timeout):
+        """What the kernel runs (:data:`.bootstrap.PROBE`): its Python, and the version and
+        fingerprint of the cloudpickle_ipy it can import. Nothing is sent to it before this."""
+        executed = self._execute("", [], None, timeout,
+                                 user_expressions={"probe": bootstrap.probe_expression()})
+        content = executed["content"]
+        result = content.get("user_expressions", {}).get("probe", {})
+        if content["status"] != "ok" or result.get("status") != "ok":
+            raise ShipError(f"could not inspect the target kernel: "
+                            f"{result.get('ename', content.get('ename'))}: "
+                            f"{result.get('evalue', content.get('evalue'))}")
+        return ast.literal_eval(result["data"]["text/plain"])
+
+    def _execute(self, code, waiting, on_comm, timeout, then=None, user_expressions=None):
         """Execute ``code`` silently (after the messages ``waiting`` lists, before ``then``), relay
         its output, pass this comm's messages to ``on_comm``, and return the execute reply once
-        every one of these messages is done (idle)."""
+        every one of these messages is done (idle).
+
+        A ``KeyboardInterrupt`` while waiting (Ctrl-C, an interrupted notebook cell) interrupts the
+        kernel, waits up to :data:`_INTERRUPT_GRACE` seconds for the execution to stop there (so the
+        target stays usable), then raises ``KeyboardInterrupt`` here.
+        """
         msg = self.session.send(self._shell, "execute_request", {
-            "code": code, "silent": True, "store_history": False, "user_expressions": {},
-            "allow_stdin": False, "stop_on_error": False})
-        exec_id = msg["header"]["msg_id"]
-        pending = {*waiting, exec_id}
+            "code": code, "silent": True, "store_history": False,
+            "user_expressions": user_expressions or {}, "allow_stdin": False,
+            "stop_on_error": False})
+        exchange = _Exchange(msg["header"]["msg_id"], waiting, on_comm)
         if then is not None:
-            pending.add(self.session.send(self._shell, *then)["header"]["msg_id"])
+            exchange.pending.add(self.session.send(self._shell, *then)["header"]["msg_id"])
+        try:
+            return self._wait(exchange, timeout)
+        except KeyboardInterrupt:
+            self._interrupt()
+            exchange.on_comm = None  # the reply of an interrupted request is dropped
+            try:
+                self._wait(exchange, _INTERRUPT_GRACE)
+            except ShipTimeout:
+                raise KeyboardInterrupt(f"interrupted; the target did not stop within "
+                                        f"{_INTERRUPT_GRACE} s (restart it)") from None
+            raise KeyboardInterrupt("interrupted; the run on the target was interrupted "
+                                    "too") from None
+
+    def _interrupt(self):
+        """Interrupt the kernel: through its manager (a signal, or an ``interrupt_request`` if
+        its kernel spec asks for messages), else with an ``interrupt_request`` on the control
+        channel (ipykernel 6+ handles it whatever its spec says)."""
+        if self.manager is not None:
+            self.manager.interrupt_kernel()
+        else:
+            self.session.send(self.client.control_channel.socket, "interrupt_request", {})
+
+    def _wait(self, exchange, timeout):
+        """Read the channels until ``exchange`` has its execute reply and is idle everywhere."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        executed = None
-        while pending or executed is None:
+        while exchange.pending or exchange.executed is None:
             left = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
             if left <= 0:
                 raise ShipTimeout(f"no answer from the kernel within {timeout} s; the request "
@@ -207,8 +303,8 @@ class KernelTarget:
                 continue
             if self._shell in events:
                 reply = self._recv(self._shell)
-                if reply["parent_header"].get("msg_id") == exec_id:
-                    executed = reply
+                if reply["parent_header"].get("msg_id") == exchange.exec_id:
+                    exchange.executed = reply
             if self._iopub in events:
                 msg = self._recv(self._iopub)
                 kind, content = msg["msg_type"], msg["content"]
@@ -219,12 +315,13 @@ class KernelTarget:
                         raise KernelDied("the kernel restarted while running the request; what "
                                          "it held is gone")
                     if content["execution_state"] == "idle":
-                        pending.discard(parent)
+                        exchange.pending.discard(parent)
                 elif kind == "comm_msg" and content.get("comm_id") == self._comm_id:
-                    on_comm(msg)
-                elif parent == exec_id:
+                    if exchange.on_comm is not None:
+                        exchange.on_comm(msg)
+                elif parent == exchange.exec_id:
                     _relay(kind, content)
-        return executed
+        return exchange.executed
 
     def _recv(self, socket):
         _, parts = self.session.feed_identities(socket.recv_multipart(copy=False), copy=False)
@@ -240,6 +337,19 @@ class KernelTarget:
         if content["status"] == "aborted":
             return ShipError("the kernel aborted the request (an earlier execution failed)")
         return ShipError(missing)
+
+
+class _AgentGone(KernelDied):
+    """The kernel has no agent any more (it restarted between requests); the request never ran."""
+
+
+class _Exchange:
+    """One execution being waited for: what is still not idle, and its execute reply."""
+
+    def __init__(self, exec_id, waiting, on_comm):
+        self.exec_id, self.on_comm = exec_id, on_comm
+        self.pending = {*waiting, exec_id}
+        self.executed = None
 
 
 def _relay(kind, content):

@@ -1,50 +1,225 @@
-"""Turning what names a target into a :class:`~.kernel.KernelTarget`.
+"""Turning what names a target into a :class:`~.kernel.KernelTarget`, and the targets of a session.
 
-So far: ``"local"`` / ``"local:NAME"`` (a new kernel on this interpreter, owned by the target and
-shut down by ``close()`` or at exit), a jupyter_client ``KernelManager`` (its kernel stays up), or a
-``KernelClient`` (its connection is reused through a client of our own, so its own replies are
-never consumed here). Aliases, connection files and kernel ids are for the extension's targets.
+A target is named by, in this order of lookup (:meth:`Targets.get`):
+
+1. an alias (:meth:`Targets.alias`, ``%cloudpickle_target NAME SPEC``);
+2. ``"local"`` / ``"local:NAME"``: a kernel started on this interpreter, one per name, kept for the
+   session and shut down by :meth:`Targets.close` (the extension's unload) or at exit;
+3. a jupyter_client ``KernelManager`` or ``KernelClient``, given itself or as the name of a
+   variable of the namespace holding it (checked before fragments: a variable named ``k`` is
+   meant, not every connection file whose name holds a ``k``);
+4. a path to a kernel connection file, or a kernel id / file-name fragment found in the Jupyter
+   runtime folder (``jupyter_client.find_connection_file``, as ``jupyter console --existing``).
+
+:func:`connect` opens a new target each time (a script's own kernel); :class:`Targets` reuses
+the one open for a name while its kernel lives. Plain Python: the magics only parse and delegate.
+Every failure to find or reach a kernel is a :class:`TargetError` with a one-line message.
 """
 import atexit
+import json
+import os
 import subprocess
 import sys
 import tempfile
+from collections import namedtuple
 
 from . import ShipError
 from .envelope import PYTHON
 
 
-def connect(target="local", *, timeout=None, startup_timeout=60):
-    """A :class:`~.kernel.KernelTarget` for ``target``; ``timeout`` bounds each request."""
+class TargetError(ShipError):
+    """No such kernel, a dead kernel, a bad connection file: the message is one line."""
+
+
+def connect(target="local", *, timeout=None, startup_timeout=60, namespace=None):
+    """A new :class:`~.kernel.KernelTarget` for ``target``; ``timeout`` bounds each request.
+
+    ``"local"`` starts a kernel that the target owns (shut down by ``close()`` or at exit); a
+    connection file, kernel id, ``KernelManager`` or ``KernelClient`` names a running kernel that
+    stays up. ``namespace`` is where a variable name is looked up.
+    """
+    return _open(target, namespace, timeout, startup_timeout)[1]
+
+
+def _open(spec, namespace, timeout, startup_timeout):
+    """``(kernel shown in listings, KernelTarget)`` for ``spec`` (not an alias)."""
     from jupyter_client import KernelClient, KernelManager
 
     from .kernel import KernelTarget
 
-    if isinstance(target, str) and (target == "local" or target.startswith("local:")):
+    if is_local(spec):
         manager, client = start_local_kernel(startup_timeout)
         try:
-            kernel = KernelTarget(client, manager, owned=True, timeout=timeout, name=target,
+            kernel = KernelTarget(client, manager, owned=True, timeout=timeout, name=spec,
                                   startup_timeout=startup_timeout)
         except BaseException:
             client.stop_channels()
             manager.shutdown_kernel(now=True)
             raise
         atexit.register(kernel.close)
-        return kernel
-    if isinstance(target, KernelManager):
-        if not target.is_alive():
-            raise ShipError("the kernel of this KernelManager is not running")
-        return KernelTarget(_client(target.get_connection_info(), startup_timeout),
-                            target, timeout=timeout, name=target.kernel_id,
-                            startup_timeout=startup_timeout)
-    if isinstance(target, KernelClient):
-        return KernelTarget(_client(target.get_connection_info(), startup_timeout),
-                            timeout=timeout, startup_timeout=startup_timeout)
-    raise ShipError(f"unknown target {target!r}: expected 'local', 'local:NAME', a KernelManager "
-                    f"or a KernelClient")
+        return manager.kernel_id, kernel
+    obj = spec
+    if isinstance(spec, str) and spec.isidentifier() and namespace is not None and isinstance(
+            namespace.get(spec), (KernelManager, KernelClient)):
+        obj = namespace[spec]
+    if isinstance(obj, KernelManager):
+        if not obj.is_alive():
+            raise TargetError(f"the kernel of {_shown(spec)} (a KernelManager) is not running")
+        return obj.kernel_id or os.path.basename(obj.connection_file), KernelTarget(
+            _client(obj.get_connection_info(), startup_timeout, spec), obj, timeout=timeout,
+            name=_shown(spec), startup_timeout=startup_timeout)
+    if isinstance(obj, KernelClient):
+        return os.path.basename(obj.connection_file) or "(a KernelClient)", KernelTarget(
+            _client(obj.get_connection_info(), startup_timeout, spec), timeout=timeout,
+            name=_shown(spec), startup_timeout=startup_timeout)
+    if not isinstance(spec, str) or not spec:
+        raise TargetError(f"unknown target {spec!r}: expected 'local', 'local:NAME', a connection "
+                          f"file, a kernel id, a KernelManager or a KernelClient")
+    path = connection_file(spec)
+    info = read_connection_file(path)
+    return os.path.basename(path), KernelTarget(
+        _client(info, startup_timeout, spec), timeout=timeout, name=spec,
+        startup_timeout=startup_timeout)
 
 
-def _client(info, startup_timeout):
+def is_local(spec):
+    return isinstance(spec, str) and (spec == "local" or spec.startswith("local:"))
+
+
+def connection_file(spec):
+    """The connection file ``spec`` names: a path, or a fragment of a file's name in the working
+    folder or the Jupyter runtime folder (the most recently used one if several match)."""
+    from jupyter_client import find_connection_file
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    if os.path.isfile(spec):
+        return os.path.abspath(spec)
+    if os.sep in spec or spec.endswith(".json"):
+        raise TargetError(f"no such connection file: {spec}")
+    try:
+        return find_connection_file(spec)
+    except OSError:
+        raise TargetError(f"no kernel {spec!r}: not an alias, 'local', a connection file, a "
+                          f"kernel in {jupyter_runtime_dir()}, or a variable holding a "
+                          f"KernelManager or KernelClient") from None
+
+
+def read_connection_file(path):
+    """The connection info in ``path``, or a one-line :class:`TargetError` saying what is wrong."""
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise TargetError(f"{path} is not a kernel connection file: {exc}") from None
+    missing = [key for key in ("shell_port", "iopub_port", "hb_port", "ip", "key")
+               if not isinstance(info, dict) or key not in info]
+    if missing:
+        raise TargetError(f"{path} is not a kernel connection file: no {', '.join(missing)}")
+    return info
+
+
+def _shown(spec):
+    return spec if isinstance(spec, str) else type(spec).__name__
+
+
+_Open = namedtuple("_Open", "names kernel target")
+Row = namedtuple("Row", "name kernel python alive")
+
+
+class Targets:
+    """The targets of one session: aliases, and one open :class:`~.kernel.KernelTarget` per
+    kernel, reused by every later :meth:`get` while that kernel lives.
+
+    ``timeout`` bounds each request of the targets opened here (``None``: no limit);
+    ``startup_timeout`` bounds starting a local kernel, ``connect_timeout`` reaching a running
+    one (a dead kernel named by its connection file is reported after it).
+    """
+
+    def __init__(self, *, timeout=None, startup_timeout=60, connect_timeout=10):
+        self.timeout, self.startup_timeout = timeout, startup_timeout
+        self.connect_timeout = connect_timeout
+        self.aliases = {}  # alias -> spec
+        self._open = {}  # key (local name, connection file, id of an object) -> _Open
+        atexit.register(self.close)
+
+    def alias(self, name, spec):
+        """Name ``spec`` (anything :meth:`get` takes) ``name`` from now on."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TargetError(f"an alias must be an identifier, not {name!r}")
+        if is_local(name):
+            raise TargetError(f"{name!r} names the local kernel; choose another alias")
+        self.aliases[name] = spec
+
+    def get(self, spec, namespace=None):
+        """The open target for ``spec`` (opening it on first use); ``namespace``: where a
+        variable holding a KernelManager or KernelClient is looked up."""
+        name, seen = spec, set()
+        while isinstance(spec, str) and spec in self.aliases:
+            if spec in seen:
+                raise TargetError(f"the alias {name!r} refers to itself")
+            seen.add(spec)
+            spec = self.aliases[spec]
+        key, obj = self._key(spec, namespace)
+        opened = self._open.get(key)
+        if opened is not None:
+            if not opened.target.alive:
+                self._drop(key)
+                again = " (the next use starts a new one)" if is_local(spec) else ""
+                raise TargetError(f"the kernel of {_shown(name)} ({opened.kernel}) is dead{again}")
+            opened.names.setdefault(_shown(name), None)
+            return opened.target
+        startup = self.startup_timeout if is_local(spec) else self.connect_timeout
+        kernel, target = _open(obj, namespace, self.timeout, startup)
+        self._open[key] = _Open({_shown(name): None}, kernel, target)
+        if not isinstance(obj, str):
+            self._open[key].names[f"(object {id(obj):#x})"] = obj  # keeps the id valid
+        return target
+
+    def _key(self, spec, namespace):
+        """``(key, what to open)``: one key per kernel whatever names it."""
+        from jupyter_client import KernelClient, KernelManager
+
+        if is_local(spec):
+            return spec, spec
+        if isinstance(spec, str) and spec.isidentifier() and namespace is not None and isinstance(
+                namespace.get(spec), (KernelManager, KernelClient)):
+            spec = namespace[spec]
+        if isinstance(spec, (KernelManager, KernelClient)):
+            return id(spec), spec
+        if not isinstance(spec, str) or not spec:
+            raise TargetError(f"unknown target {spec!r}")
+        return os.path.realpath(connection_file(spec)), spec
+
+    def rows(self):
+        """One :class:`Row` per open target (name, kernel, Python, alive), then the aliases not
+        used yet."""
+        out = []
+        for opened in self._open.values():
+            names = [n for n, keep in opened.names.items() if keep is None]
+            names += [a for a, spec in self.aliases.items() if spec in names and a not in names]
+            agent = opened.target.agent or {}
+            out.append(Row(", ".join(names), opened.kernel, agent.get("python", "?"),
+                           opened.target.alive))
+        used = {n for opened in self._open.values() for n in opened.names}
+        out += [Row(a, f"-> {_shown(spec)}", "", None) for a, spec in self.aliases.items()
+                if a not in used]
+        return out
+
+    def _drop(self, key):
+        opened = self._open.pop(key)
+        try:
+            opened.target.close()
+        except Exception:  # a dead kernel's channels: nothing more to release
+            pass
+
+    def close(self):
+        """Shut down the local kernels and disconnect from the others."""
+        atexit.unregister(self.close)
+        for key in list(self._open):
+            self._drop(key)
+
+
+def _client(info, startup_timeout, spec="the target"):
     from jupyter_client import BlockingKernelClient
 
     client = BlockingKernelClient()
@@ -54,7 +229,7 @@ def _client(info, startup_timeout):
         client.wait_for_ready(timeout=startup_timeout)
     except RuntimeError as exc:
         client.stop_channels()
-        raise ShipError(f"the kernel does not answer: {exc}") from None
+        raise TargetError(f"the kernel of {_shown(spec)} does not answer: {exc}") from None
     return client
 
 
