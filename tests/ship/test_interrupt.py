@@ -1,4 +1,4 @@
-"""Ctrl-C while waiting for a target interrupts the target too, and leaves it usable."""
+"""Ctrl-C or a timeout while waiting for a target interrupts the target too, and leaves it usable."""
 import _thread
 import threading
 import time
@@ -6,6 +6,7 @@ import time
 import pytest
 
 import cloudpickle_ipy
+from cloudpickle_ipy.ship import ShipTimeout
 
 
 def _interrupted_run(target):
@@ -38,3 +39,21 @@ def test_ctrl_c_without_a_manager_interrupts_by_message(kernel):
         start = time.monotonic()
         assert target.run("finished") is False
         assert time.monotonic() - start < 5
+
+
+def test_a_timeout_interrupts_the_target(kernel):
+    kernel.run("finished = False")
+    start = time.monotonic()
+    with pytest.raises(ShipTimeout, match="within 1 s; the run on the target was interrupted"):
+        kernel.run("import time; time.sleep(30); finished = True", timeout=1)
+    assert time.monotonic() - start < 2.5
+    start = time.monotonic()
+    assert kernel.run("finished") is False  # stopped there, not left running
+    assert time.monotonic() - start < 3
+
+
+def test_interrupt_is_public(kernel):
+    # Interrupting an idle target is harmless: it goes on answering.
+    kernel.interrupt()
+    time.sleep(0.2)
+    assert kernel.call(lambda: 6 * 7) == 42

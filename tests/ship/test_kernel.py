@@ -102,14 +102,14 @@ def test_unpicklable_result_is_a_clear_error(kernel):
 
 def test_large_array_travels_out_of_band(kernel, monkeypatch):
     sizes = []
-    seal = envelope.seal
+    frame = envelope.frame
 
-    def recording_seal(key, kind, request_id, data, buffers=(), **kw):
-        frames = seal(key, kind, request_id, data, buffers, **kw)
-        sizes.append([memoryview(f).nbytes for f in frames[2:]])
-        return frames
+    def recording_frame(kind, request_id, data, buffers=(), **kw):
+        header, body = frame(kind, request_id, data, buffers, **kw)
+        sizes.append([memoryview(f).nbytes for f in body])
+        return header, body
 
-    monkeypatch.setattr(envelope, "seal", recording_seal)
+    monkeypatch.setattr(envelope, "frame", recording_frame)
     big = np.arange(25_000_000, dtype=np.float64)  # 200 MB
     big[-1] = -1.0
     kernel.push(big=big)

@@ -1,4 +1,8 @@
-"""Envelopes made by hand: the agent refuses bad ones before unpickling anything."""
+"""Envelopes made by hand: the agent refuses bad ones before unpickling anything.
+
+Each case is sent both ways a request travels (see :mod:`cloudpickle_ipy.ship.agent`): whole in the
+``execute_request``, and split (the body ahead in a comm message, then header and signature).
+"""
 import functools
 import uuid
 
@@ -37,29 +41,40 @@ def other_request(frames):
     return frames  # sent under another request id than the one it was sealed for
 
 
+def moved_signature(frames):
+    # Split: the body travels apart from its signature; moving a frame across still breaks it.
+    return [frames[0], frames[1], b"", bytes(frames[2])]
+
+
+@pytest.fixture(params=[False, True], ids=["whole", "split"])
+def split(request):
+    return request.param
+
+
 @pytest.mark.parametrize("change, reason", [
+    (moved_signature, "bad signature"),
     (unsigned, "unsigned envelope"),
     (tampered, "bad signature: the envelope was tampered with"),
     (other_request, "belongs to request"),
 ])
-def test_refused_and_nothing_loaded(kernel, change, reason):
+def test_refused_and_nothing_loaded(kernel, split, change, reason):
     request_id, frames = request(kernel.session.key)
     if change is other_request:
         request_id = uuid.uuid4().hex
-    reply = kernel.send_frames(request_id, change(frames))
+    reply = kernel.send_frames(request_id, change(frames), split=split)
     assert reply["refused"] and reason in reply["error"]["message"]
     assert not loaded(kernel)
 
 
-def test_other_key_refused(kernel):
+def test_other_key_refused(kernel, split):
     request_id, frames = request(b"not the kernel's key")
-    reply = kernel.send_frames(request_id, frames)
+    reply = kernel.send_frames(request_id, frames, split=split)
     assert "signed with another key" in reply["error"]["message"] and not loaded(kernel)
 
 
-def test_other_python_minor_version_refused(kernel):
+def test_other_python_minor_version_refused(kernel, split):
     request_id, frames = request(kernel.session.key, python="3.8")
-    reply = kernel.send_frames(request_id, frames)
+    reply = kernel.send_frames(request_id, frames, split=split)
     assert reply["refused"]
     assert (f"payload made by Python 3.8, but this is Python {envelope.PYTHON}"
             in reply["error"]["message"])
@@ -68,13 +83,26 @@ def test_other_python_minor_version_refused(kernel):
 
 def test_refusal_raises_locally(kernel, monkeypatch):
     # The client seals as another Python would (the kernel's reply is sealed over there).
-    monkeypatch.setattr(envelope, "seal", functools.partial(envelope.seal, python="3.8"))
+    monkeypatch.setattr(envelope, "frame", functools.partial(envelope.frame, python="3.8"))
     with pytest.raises(PayloadRefused, match="refused the payload: payload made by Python 3.8"):
         kernel.push(y=1)
 
 
-def test_a_well_signed_payload_does_load(kernel):
-    # The control for the tests above: the same payload, untouched, is loaded.
+def test_a_split_body_alone_is_not_loaded(kernel):
+    # The body of a split request, whole and signed, but never served: nothing loads it.
+    request_id, frames = request(kernel.session.key)
+    kernel.session.send(kernel._shell, "comm_msg", {"comm_id": kernel._comm_id,
+                                                    "data": {"id": request_id}}, buffers=frames)
     assert not loaded(kernel)
-    reply = kernel.send_frames(*request(kernel.session.key))
-    assert reply["ok"] and loaded(kernel)
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_a_well_signed_payload_does_load(split):
+    # The control for the tests above: the same payload, untouched, is loaded (each way on a
+    # kernel of its own, since loading it leaves its mark there).
+    import cloudpickle_ipy
+
+    with cloudpickle_ipy.connect("local", timeout=60) as kernel:
+        assert not loaded(kernel)
+        reply = kernel.send_frames(*request(kernel.session.key), split=split)
+        assert reply["ok"] and loaded(kernel)

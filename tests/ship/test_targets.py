@@ -143,3 +143,42 @@ def test_plain_python_registry_without_ipython():
     finally:
         targets.close()
     assert not kernel.alive and targets.rows() == [("mine", "-> local", "", None)]
+
+
+def test_local_kernels_listen_on_unix_sockets_removed_at_close():
+    import cloudpickle_ipy
+
+    with cloudpickle_ipy.connect("local", timeout=60) as target:
+        manager = target.manager
+        assert manager.transport == "ipc" and os.path.isabs(manager.ip)
+        sockets = [f"{manager.ip}-{manager.shell_port}", f"{manager.ip}-{manager.iopub_port}"]
+        assert all(os.path.exists(s) for s in sockets)
+        assert target.run("1 + 1") == 2
+    assert not any(os.path.exists(s) for s in sockets)
+
+
+def test_a_failed_connection_stops_the_channels_it_opened(monkeypatch):
+    # E.g. a kernel on another Python: the KernelTarget refuses it; its client must not leak.
+    from jupyter_client import BlockingKernelClient
+
+    import cloudpickle_ipy
+    from cloudpickle_ipy.ship import ShipError, kernel
+
+    manager, client = start_local_kernel()
+    stopped = []
+    stop = BlockingKernelClient.stop_channels
+    monkeypatch.setattr(BlockingKernelClient, "stop_channels",
+                        lambda self: (stopped.append(self), stop(self))[1])
+
+    def refuse(self, *args, **kwargs):
+        raise ShipError("refused")
+
+    try:
+        monkeypatch.setattr(kernel.KernelTarget, "__init__", refuse)
+        with pytest.raises(ShipError, match="refused"):
+            cloudpickle_ipy.connect(manager)
+        assert len(stopped) == 1 and stopped[0] is not client
+        assert not stopped[0].channels_running
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

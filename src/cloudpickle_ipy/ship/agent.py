@@ -5,32 +5,40 @@ Needs only ipykernel, :mod:`cloudpickle_ipy.core` and the standard-library parts
 How a request travels (and why):
 
 1. The client opens a comm with target ``cloudpickle_ipy`` once; the agent answers with a
-   ``hello`` message (its Python and package version, its pid).
-2. Each request is **two** shell messages, sent back to back:
+   ``hello`` message (its Python and package version, its pid). Replies travel on that comm.
+2. Each request is an ``execute_request`` (``silent``, no history) whose code is
+   ``serve(request_id, comm_id)``, so the work happens in a real execution: the kernel reports
+   busy/idle for it, stdout, stderr and display output reach the client as the IOPub messages of
+   that request, and an interrupt (SIGINT or ``interrupt_request``) stops it like any cell. The
+   envelope frames (:mod:`.envelope`) travel in one of two ways, chosen by the client:
 
-   - a ``comm_msg`` whose JSON data is ``{"id": request_id}`` and whose buffers are the envelope
-     frames (:mod:`.envelope`). The agent only keeps the frames under that id: no work happens in
-     a comm handler;
-   - an ``execute_request`` (``silent``, no history) whose code is ``serve(request_id)``. The work
-     therefore happens in a real execution: the kernel reports busy/idle for it, stdout, stderr
-     and display output reach the client as the IOPub messages of that request, and an interrupt
-     (SIGINT or ``interrupt_request``) stops it like any cell.
+   - **whole** (small payloads; one shell message per request): the ``execute_request``'s own
+     buffers are the whole envelope ``[header, signature, pickle, buffer_1, ...]``; ``serve`` reads
+     them from the message being executed (``kernel.get_parent()["buffers"]``, ipykernel 6+);
+   - **split** (large payloads): first a ``comm_msg`` on the comm whose JSON data is
+     ``{"id": request_id}`` and whose buffers are the envelope's body ``[pickle, buffer_1, ...]``
+     (the agent only keeps them under that id: no work happens in a comm handler), then the
+     ``execute_request`` whose buffers are exactly ``[header, signature]``. The client sends the
+     body *before* computing the signature, so that its hashing overlaps with the transfer.
 
-   The kernel handles one client's shell messages in order, so the payload is there when
-   ``serve`` runs. The id in the comm data (signed by Jupyter) must equal the id in the envelope
-   header (signed by us), so a payload cannot be moved under another request.
-3. ``serve`` verifies the envelope (refusing unsigned, tampered, other format or other Python
-   payloads before anything is unpickled), installs the module sources it carries, loads it with
-   the core, acts, flushes stdout/stderr, and sends the reply envelope over the comm *before* the
-   execution ends; the client then waits for that execution's idle status.
+   The kernel handles one client's shell messages in order, so a split body is there when
+   ``serve`` runs. Either way ``serve`` reassembles ``[header, signature, body...]`` and unseals it:
+   the signature (HMAC keyed with the connection key) covers the header and every byte of every
+   body frame, wherever each travelled, and the id in the executed code (signed by Jupyter) must
+   equal the id in the envelope header (signed by us), so a payload cannot be moved under
+   another request. Frames in an unexpected arrangement are refused like a malformed envelope.
+3. ``serve`` verifies the envelope (refusing unsigned, tampered, other key, other request, other
+   format or other Python payloads before anything is unpickled), installs the module sources it
+   carries, loads it with the core, acts, and sends the reply envelope (whole, as a
+   ``comm_msg`` ``{"id": request_id}``) over the comm *before* the execution ends; the client
+   then waits for that execution's idle status.
 
 ``serve`` never raises for a request's own failure: that travels back in the reply (with the
 formatted traceback), so the kernel does not abort the client's queued requests. It raises only
-when it has no comm to answer on (a payload that never arrived).
+when it cannot answer (no such comm, or a split payload whose body never arrived).
 """
 import ast
 import os
-import sys
 import traceback
 
 from .. import __version__, core
@@ -52,11 +60,11 @@ def install(shell):
     return _agent
 
 
-def serve(request_id):
-    """Run the pending request ``request_id`` (the code the client executes)."""
+def serve(request_id, comm_id):
+    """Run request ``request_id`` and answer on comm ``comm_id`` (the code the client executes)."""
     if _agent is None:
         raise RuntimeError(NOT_INSTALLED)  # the kernel restarted: the client starts it again
-    _agent.serve(request_id)
+    _agent.serve(request_id, comm_id)
 
 
 class Agent:
@@ -65,7 +73,8 @@ class Agent:
     def __init__(self, shell):
         self.shell = shell
         self.modules = ShippedModules()
-        self.pending = {}  # request id -> (comm, envelope frames)
+        self.comms = {}  # comm id -> comm
+        self.pending = {}  # request id -> (comm, body frames) of split requests
         self.runs = 0
 
     @property
@@ -73,6 +82,7 @@ class Agent:
         return self.shell.kernel.session.key
 
     def open(self, comm, msg):
+        self.comms[comm.comm_id] = comm
         comm.on_msg(lambda m: self._received(comm, m))
         comm.on_close(lambda m: self._closed(comm))
         comm.send({"hello": {"python": envelope.PYTHON, "version": __version__,
@@ -84,19 +94,36 @@ class Agent:
             self.pending[request_id] = (comm, msg.get("buffers") or [])
 
     def _closed(self, comm):
+        self.comms.pop(comm.comm_id, None)
         for request_id in [r for r, (c, _) in self.pending.items() if c is comm]:
             del self.pending[request_id]
 
-    def serve(self, request_id):
-        try:
-            comm, frames = self.pending.pop(request_id)
-        except KeyError:
-            raise RuntimeError(f"no payload arrived for request {request_id!r}") from None
+    def _frames(self, request_id):
+        """The envelope frames of ``request_id``: the executed message's buffers, completed by
+        the body sent ahead in a comm message when they are only ``[header, signature]``."""
+        get_parent = getattr(self.shell.kernel, "get_parent", None)
+        if get_parent is None:
+            raise RuntimeError("this kernel cannot serve requests: ipykernel 6 or later is needed")
+        frames = list(get_parent().get("buffers") or [])
+        split = self.pending.pop(request_id, None)
+        if len(frames) == 2:
+            if split is None:
+                raise RuntimeError(f"no payload arrived for request {request_id!r}")
+            frames += split[1]
+        return frames
+
+    def serve(self, request_id, comm_id):
+        comm = self.comms.get(comm_id)
+        if comm is None:
+            raise RuntimeError(f"no comm {comm_id!r} to answer on")
+        frames = self._frames(request_id)
         try:
             reply = self._handle(request_id, frames)
         finally:
             del frames
-        _flush()
+        # No flush of stdout/stderr here (it costs a round trip to the IOPub thread, ~0.7 ms):
+        # ipykernel (6 and 7) flushes them before its execute_reply and idle status, which the
+        # client waits for, so what the request printed still reaches it before the result.
         buffers = []
         try:
             data = core.dumps(reply, protocol=5, buffer_callback=buffers.append)
@@ -167,12 +194,3 @@ def _error(exc, context=None):
     message = str(exc) if context is None else f"{context}: {type(exc).__name__}: {exc}"
     return {"type": type(exc).__name__, "message": message,
             "traceback": "".join(traceback.format_exception(type(exc), exc, tb))}
-
-
-def _flush():
-    """Push what the request printed out before the reply, so output precedes the result."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # a replaced or closed stream must not lose the reply
-            pass

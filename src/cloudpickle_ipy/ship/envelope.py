@@ -33,7 +33,9 @@ size included) is in ``M`` as it is. ``c`` is a power of two from ``MIN_CHUNK`` 
 (so a forged header cannot make the receiver hash byte by byte); the sender picks it (``CHUNK``).
 
 :func:`unseal` checks everything before anything is unpickled and refuses with :class:`EnvelopeError`
-naming the reason. Standard library only: this runs inside the target kernel too.
+naming the reason. The frames need not travel together (:mod:`.agent` says how a request's do):
+whatever the route, the receiver reassembles ``[header, signature, body...]`` and unseals that.
+Standard library only: this runs inside the target kernel too.
 """
 import hashlib
 import hmac
@@ -83,6 +85,14 @@ def seal(key, kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK):
     ``python`` is only for tests that need an envelope from another Python; ``chunk`` is the tree
     hash's chunk size (a power of two from ``MIN_CHUNK`` to ``MAX_CHUNK``).
     """
+    header, frames = frame(kind, request_id, pickle, buffers, python=python, chunk=chunk)
+    return [header, sign(key, header, frames, chunk)] + frames
+
+
+def frame(kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK):
+    """``(header, body)``: an envelope not signed yet, ``body`` being ``[pickle, *buffers]`` as
+    flat views (nothing copied). ``[header, sign(key, header, body, chunk)] + body`` is what
+    :func:`seal` returns; apart, the body can be sent while its signature is computed."""
     if kind not in KINDS:
         raise ValueError(f"envelope kind must be one of {KINDS}, got {kind!r}")
     if not _valid_chunk(chunk):
@@ -93,7 +103,7 @@ def seal(key, kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK):
         "format": FORMAT, "python": python, "kind": kind, "id": request_id,
         "frames": [f.nbytes for f in frames], "chunk": chunk,
     }, separators=(",", ":")).encode()
-    return [header, sign(key, header, frames, chunk)] + frames
+    return header, frames
 
 
 def _flat(buffer):

@@ -3,14 +3,16 @@
 :class:`KernelTarget` starts the agent in the kernel (:mod:`.agent`, whose docstring describes how
 a request travels), after checking the kernel's Python (another minor version is refused before
 anything is sent) and shipping the agent and the core when the kernel lacks them or has another
-version (:mod:`.bootstrap`). It sends each request as a comm message carrying the envelope frames
-followed by an ``execute_request`` that serves it, and then reads IOPub until that execution is
-idle: stdout and stderr are written to the local ``sys.stdout``/``sys.stderr`` as they arrive,
-display output as its ``text/plain``, and the reply envelope comes back as a comm message. Waiting
+version (:mod:`.bootstrap`). It sends each request as an ``execute_request`` that serves it and
+carries the envelope frames (a large payload's body goes ahead in a comm message, its signature
+computed while it travels: see :mod:`.agent`), and then reads IOPub until that execution is idle:
+stdout and stderr are written to the local ``sys.stdout``/``sys.stderr`` as they arrive, display
+output as its ``text/plain``, and the reply envelope comes back as a comm message. Waiting
 is done in short slices; between them a dead kernel (process gone, or no heartbeat) raises
 :class:`KernelDied`, and the timeout raises :class:`ShipTimeout`, so nothing waits forever on a
-kernel that cannot answer. A ``KeyboardInterrupt`` while waiting interrupts the kernel too and
-waits (briefly) for it to stop. A kernel restarted between requests gets the agent again.
+kernel that cannot answer. A ``KeyboardInterrupt`` or a timeout while waiting interrupts the kernel
+too and waits (briefly) for it to stop, so the target is usable right after (a timeout, only when
+what runs is a request of ours). A kernel restarted between requests gets the agent again.
 """
 import ast
 import atexit
@@ -29,6 +31,9 @@ from .modules import SourceTracker
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
 _INTERRUPT_GRACE = 10  # seconds to wait for an interrupted request to stop on the target
+_TIMEOUT_GRACE = 5  # the same after a timeout
+# Payloads of at least this many bytes go split (body first, then the signature: see .agent).
+SPLIT_MIN = 1 << 22
 
 
 class KernelTarget:
@@ -153,23 +158,43 @@ class KernelTarget:
         data = core.dumps({"op": op, "args": args, "modules": modules}, protocol=5,
                           buffer_callback=buffers.append)
         request_id = uuid.uuid4().hex
-        frames = envelope.seal(self.session.key, "request", request_id, data, buffers)
-        return modules, self.send_frames(request_id, frames, timeout)
+        header, body = envelope.frame("request", request_id, data, buffers)
+        key = self.session.key
+        return modules, self._send(request_id, header, body,
+                                   lambda: envelope.sign(key, header, body), timeout)
 
-    def send_frames(self, request_id, frames, timeout=None):
-        """The raw exchange: send envelope ``frames`` as request ``request_id``, serve it, and
-        return the loaded reply (a dict with ``ok`` and ``value`` or ``error``)."""
-        sent = self.session.send(self._shell, "comm_msg", {
-            "comm_id": self._comm_id, "data": {"id": request_id}}, buffers=frames)
-        code = f"__import__({AGENT_MODULE!r}, fromlist=['serve']).serve({request_id!r})"
+    def send_frames(self, request_id, frames, timeout=None, split=None):
+        """The raw exchange: send envelope ``frames`` (``[header, signature, body...]``, as they
+        are, valid or not) as request ``request_id``, serve it, and return the loaded reply (a dict
+        with ``ok`` and ``value`` or ``error``). ``split``: send the body ahead in a comm message
+        (``None``: when it is large)."""
+        frames = list(frames)
+        return self._send(request_id, frames[0], frames[2:], lambda: frames[1], timeout, split)
+
+    def _send(self, request_id, header, body, signature, timeout=None, split=None):
+        """Send request ``request_id`` (its ``header``, its ``body`` frames, and ``signature()``,
+        called once the body is on its way when split) in the way :mod:`.agent` describes."""
+        if split is None:
+            split = sum(memoryview(f).nbytes for f in body) >= SPLIT_MIN
+        waiting = []
+        if split:
+            sent = self.session.send(self._shell, "comm_msg", {
+                "comm_id": self._comm_id, "data": {"id": request_id}}, buffers=body)
+            waiting.append(sent["header"]["msg_id"])
+            buffers = [header, signature()]
+        else:
+            buffers = [header, signature(), *body]
+        code = (f"__import__({AGENT_MODULE!r}, fromlist=['serve'])"
+                f".serve({request_id!r}, {self._comm_id!r})")
         replies = []
 
         def on_comm(msg):
             if msg["content"]["data"].get("id") == request_id:
                 replies.append(msg["buffers"])
 
-        executed = self._execute(code, [sent["header"]["msg_id"]], on_comm,
-                                 self.timeout if timeout is None else timeout)
+        executed = self._execute(code, waiting, on_comm,
+                                 self.timeout if timeout is None else timeout, buffers=buffers,
+                                 interrupt_on_timeout=True)
         if not replies:
             content = executed["content"]
             if content["status"] == "error" and (
@@ -249,26 +274,44 @@ class KernelTarget:
                             f"{result.get('evalue', content.get('evalue'))}")
         return ast.literal_eval(result["data"]["text/plain"])
 
-    def _execute(self, code, waiting, on_comm, timeout, then=None, user_expressions=None):
-        """Execute ``code`` silently (after the messages ``waiting`` lists, before ``then``), relay
-        its output, pass this comm's messages to ``on_comm``, and return the execute reply once
-        every one of these messages is done (idle).
+    def _execute(self, code, waiting, on_comm, timeout, then=None, user_expressions=None,
+                 buffers=None, interrupt_on_timeout=False):
+        """Execute ``code`` silently (after the messages ``waiting`` lists, before ``then``; the
+        message carrying ``buffers``), relay its output, pass this comm's messages to
+        ``on_comm``, and return the execute reply once every one of these messages is done (idle).
 
         A ``KeyboardInterrupt`` while waiting (Ctrl-C, an interrupted notebook cell) interrupts the
         kernel, waits up to :data:`_INTERRUPT_GRACE` seconds for the execution to stop there (so the
-        target stays usable), then raises ``KeyboardInterrupt`` here.
+        target stays usable), then raises ``KeyboardInterrupt`` here. A timeout raises
+        :class:`ShipTimeout`; with ``interrupt_on_timeout`` (a request: what runs is ours) it first
+        interrupts the kernel and waits up to :data:`_TIMEOUT_GRACE` seconds for it to stop. The
+        probe and the agent's start do not interrupt: on a kernel busy with someone else's cell,
+        that cell is not ours to stop.
         """
         msg = self.session.send(self._shell, "execute_request", {
             "code": code, "silent": True, "store_history": False,
             "user_expressions": user_expressions or {}, "allow_stdin": False,
-            "stop_on_error": False})
+            "stop_on_error": False}, buffers=buffers)
         exchange = _Exchange(msg["header"]["msg_id"], waiting, on_comm)
         if then is not None:
             exchange.pending.add(self.session.send(self._shell, *then)["header"]["msg_id"])
         try:
             return self._wait(exchange, timeout)
+        except ShipTimeout as exc:
+            if not interrupt_on_timeout or not self.alive:
+                raise ShipTimeout(f"{exc}; it may still be running there (interrupt or restart "
+                                  f"it)") from None
+            self.interrupt()
+            exchange.on_comm = None  # the reply of an interrupted request is dropped
+            try:
+                self._wait(exchange, _TIMEOUT_GRACE)
+            except ShipTimeout:
+                raise ShipTimeout(f"{exc}; interrupted, but the target did not stop within "
+                                  f"{_TIMEOUT_GRACE} s (restart it)") from None
+            raise ShipTimeout(f"{exc}; the run on the target was interrupted, the target is "
+                              f"usable") from None
         except KeyboardInterrupt:
-            self._interrupt()
+            self.interrupt()
             exchange.on_comm = None  # the reply of an interrupted request is dropped
             try:
                 self._wait(exchange, _INTERRUPT_GRACE)
@@ -278,10 +321,11 @@ class KernelTarget:
             raise KeyboardInterrupt("interrupted; the run on the target was interrupted "
                                     "too") from None
 
-    def _interrupt(self):
-        """Interrupt the kernel: through its manager (a signal, or an ``interrupt_request`` if
-        its kernel spec asks for messages), else with an ``interrupt_request`` on the control
-        channel (ipykernel 6+ handles it whatever its spec says)."""
+    def interrupt(self):
+        """Interrupt the kernel (what it runs stops like an interrupted cell): through its
+        manager (a signal, or an ``interrupt_request`` if its kernel spec asks for messages), else
+        with an ``interrupt_request`` on the control channel (ipykernel 6+ handles it whatever
+        its spec says)."""
         if self.manager is not None:
             self.manager.interrupt_kernel()
         else:
@@ -293,8 +337,7 @@ class KernelTarget:
         while exchange.pending or exchange.executed is None:
             left = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
             if left <= 0:
-                raise ShipTimeout(f"no answer from the kernel within {timeout} s; the request "
-                                  f"may still be running there (interrupt or restart it)")
+                raise ShipTimeout(f"no answer from the kernel within {timeout} s")
             events = dict(self._poller.poll(left * 1000))
             if not events:
                 if not self.alive:

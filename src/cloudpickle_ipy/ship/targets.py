@@ -65,11 +65,11 @@ def _open(spec, namespace, timeout, startup_timeout):
     if isinstance(obj, KernelManager):
         if not obj.is_alive():
             raise TargetError(f"the kernel of {_shown(spec)} (a KernelManager) is not running")
-        return obj.kernel_id or os.path.basename(obj.connection_file), KernelTarget(
+        return obj.kernel_id or os.path.basename(obj.connection_file), _target(
             _client(obj.get_connection_info(), startup_timeout, spec), obj, timeout=timeout,
             name=_shown(spec), startup_timeout=startup_timeout)
     if isinstance(obj, KernelClient):
-        return os.path.basename(obj.connection_file) or "(a KernelClient)", KernelTarget(
+        return os.path.basename(obj.connection_file) or "(a KernelClient)", _target(
             _client(obj.get_connection_info(), startup_timeout, spec), timeout=timeout,
             name=_shown(spec), startup_timeout=startup_timeout)
     if not isinstance(spec, str) or not spec:
@@ -77,9 +77,21 @@ def _open(spec, namespace, timeout, startup_timeout):
                           f"file, a kernel id, a KernelManager or a KernelClient")
     path = connection_file(spec)
     info = read_connection_file(path)
-    return os.path.basename(path), KernelTarget(
+    return os.path.basename(path), _target(
         _client(info, startup_timeout, spec), timeout=timeout, name=spec,
         startup_timeout=startup_timeout)
+
+
+def _target(client, *args, **kwargs):
+    """``KernelTarget(client, ...)``; if that fails (another Python, no agent...), the client's
+    channels (sockets and their thread), which this module opened for it, are stopped."""
+    from .kernel import KernelTarget
+
+    try:
+        return KernelTarget(client, *args, **kwargs)
+    except BaseException:
+        client.stop_channels()
+        raise
 
 
 def is_local(spec):
@@ -236,6 +248,10 @@ def _client(info, startup_timeout, spec="the target"):
 def start_local_kernel(startup_timeout=60):
     """Start ``python -m ipykernel_launcher`` on *this* interpreter; return (manager, client).
 
+    It listens on Unix sockets (the ``ipc`` transport, files next to its connection file) where
+    there are any: local only, and faster than TCP on loopback for large payloads; on TCP
+    otherwise (Windows, or a runtime folder whose path is too long for a socket's).
+
     The kernel spec is built here rather than looked up: a user-level ``python3`` spec may point
     at another Python. The kernel's own stdout/stderr (log noise, warnings) go to a temporary file,
     shown only if it fails to start; the manager keeps it (a restart launches with it again).
@@ -249,7 +265,8 @@ def start_local_kernel(startup_timeout=60):
                                     "{connection_file}"],
                               display_name=f"Python {PYTHON}", language="python")
 
-    manager = KernelManager(kernel_name="python3", kernel_spec_manager=ThisInterpreter())
+    manager = KernelManager(kernel_name="python3", kernel_spec_manager=ThisInterpreter(),
+                            **_local_transport())
     log = tempfile.TemporaryFile()
     manager.start_kernel(stdout=subprocess.DEVNULL, stderr=log)
     client = manager.client()
@@ -263,3 +280,22 @@ def start_local_kernel(startup_timeout=60):
         raise ShipError(f"the local kernel did not start: {exc}\n"
                         f"{log.read()[-2000:].decode(errors='replace')}") from None
     return manager, client
+
+
+def _local_transport():
+    """The KernelManager's transport settings: ``ipc`` (Unix sockets named after an absolute path
+    in the Jupyter runtime folder, one name per kernel) where Unix sockets exist and their paths
+    fit, else ``tcp`` (jupyter_client's defaults)."""
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.utils import ensure_dir_exists
+
+    if os.name != "posix":
+        return {}
+    runtime = os.path.abspath(jupyter_runtime_dir())
+    ip = os.path.join(runtime, f"cloudpickle_ipy-{uuid.uuid4().hex[:12]}-ipc")
+    if len(ip) + 6 > 100:  # a socket is <ip>-<port>; sun_path holds 107 (104 on macOS) bytes
+        return {}
+    ensure_dir_exists(runtime, 0o700)
+    return {"transport": "ipc", "ip": ip}
