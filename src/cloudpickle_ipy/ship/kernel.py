@@ -301,25 +301,28 @@ class KernelTarget:
             if not interrupt_on_timeout or not self.alive:
                 raise ShipTimeout(f"{exc}; it may still be running there (interrupt or restart "
                                   f"it)") from None
-            self.interrupt()
-            exchange.on_comm = None  # the reply of an interrupted request is dropped
-            try:
-                self._wait(exchange, _TIMEOUT_GRACE)
-            except ShipTimeout:
+            if not self._interrupt_and_settle(exchange, _TIMEOUT_GRACE):
                 raise ShipTimeout(f"{exc}; interrupted, but the target did not stop within "
                                   f"{_TIMEOUT_GRACE} s (restart it)") from None
             raise ShipTimeout(f"{exc}; the run on the target was interrupted, the target is "
                               f"usable") from None
         except KeyboardInterrupt:
-            self.interrupt()
-            exchange.on_comm = None  # the reply of an interrupted request is dropped
-            try:
-                self._wait(exchange, _INTERRUPT_GRACE)
-            except ShipTimeout:
+            if not self._interrupt_and_settle(exchange, _INTERRUPT_GRACE):
                 raise KeyboardInterrupt(f"interrupted; the target did not stop within "
                                         f"{_INTERRUPT_GRACE} s (restart it)") from None
             raise KeyboardInterrupt("interrupted; the run on the target was interrupted "
                                     "too") from None
+
+    def _interrupt_and_settle(self, exchange, grace):
+        """Interrupt the running request and wait up to ``grace`` s for the target to go idle;
+        whether it did. The reply of an interrupted request is dropped."""
+        self.interrupt()
+        exchange.on_comm = None
+        try:
+            self._wait(exchange, grace)
+        except ShipTimeout:
+            return False
+        return True
 
     def interrupt(self):
         """Interrupt the kernel (what it runs stops like an interrupted cell): through its
