@@ -254,7 +254,24 @@ def machine():
                                                  f"{platform.python_version()}"}
 
 
-def _git_revision():
+def report_header(info, versions, method, command, load_at_start):
+    """The lines above a benchmark's table: what it ran on, with what, how, and how busy."""
+    header = [
+        (f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
+         f"{info['os']}"),
+        f"python: {info['python']}",
+        "packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
+        f"method: {method}",
+        f"command: {command}",
+        f"load average: {load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
+    ]
+    if load_at_start >= info["usable_cores"] / 2:
+        header.append("warning: other processes kept the machine busy; timings are noisier than "
+                      "on an idle machine")
+    return header
+
+
+def git_revision():
     """The checkout's commit, with ``+modified`` if the working tree differs, or None."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
@@ -379,7 +396,7 @@ def main(argv=None):
     info = machine()
     versions = packages(peers)
     if OURS in versions:
-        revision = _git_revision()
+        revision = git_revision()
         versions[OURS] = f"{versions[OURS]} (git {revision})" if revision else versions[OURS]
     command = " ".join(["python", os.path.relpath(sys.argv[0])] + sys.argv[1:])
     load_at_start = os.getloadavg()[0]
@@ -390,20 +407,10 @@ def main(argv=None):
             started = time.perf_counter()
             all_results[case.name] = run_case(case, peers, args.repeat, scale)
             print(f"  {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    header = [
-        (f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
-         f"{info['os']}"),
-        f"python: {info['python']}",
-        "packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
-        (f"method: protocol {PROTOCOL} for every pickler; best of {args.repeat} interleaved rounds "
-         f"(calls under {CALL_TARGET_S:g} s repeated up to {MAX_CALLS}x per round); "
-         f"process CPU time; gc off while timing; corpus scale {scale:g}"),
-        f"command: {command}",
-        f"load average: {load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
-    ]
-    if load_at_start >= info["usable_cores"] / 2:
-        header.append("warning: other processes kept the machine busy; timings are noisier than "
-                      "on an idle machine")
+    method = (f"protocol {PROTOCOL} for every pickler; best of {args.repeat} interleaved rounds "
+              f"(calls under {CALL_TARGET_S:g} s repeated up to {MAX_CALLS}x per round); "
+              f"process CPU time; gc off while timing; corpus scale {scale:g}")
+    header = report_header(info, versions, method, command, load_at_start)
     print_report(header, all_results, peers, scale)
     if args.json:
         settings = {"machine": info, "packages": versions, "protocol": PROTOCOL,

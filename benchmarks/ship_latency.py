@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 
-from compare_picklers import _git_revision, machine
+from compare_picklers import git_revision, machine, report_header
 
 OURS = "cloudpickle_ipy"
 PEER = "ipyparallel"
@@ -249,7 +249,7 @@ def main(argv=None):
     info = machine()
     command = " ".join(["python", os.path.relpath(sys.argv[0])] + sys.argv[1:])
     load_at_start = os.getloadavg()[0]
-    revision = _git_revision()
+    revision = git_revision()
     versions = {OURS: _version(OURS) + (f" (git {revision})" if revision else ""),
                 PEER: _version(PEER), "ipykernel": _version("ipykernel"),
                 "jupyter_client": _version("jupyter_client"), "pyzmq": _version("pyzmq"),
@@ -279,20 +279,10 @@ def main(argv=None):
                 system.close()
             except Exception as e:  # noqa: BLE001 -- report, and still close the others
                 print(f"closing {system.name} failed: {e}", file=sys.stderr)
-    header = [
-        (f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
-         f"{info['os']}"),
-        f"python: {info['python']}",
-        "packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
-        (f"method: local kernel vs {PEER} cluster of 1 engine on this machine; interleaved rounds; "
-         f"wall time; {warmup} warm-up calls; latency over {args.runs} round trips; push best of "
-         f"{args.repeat}; MB = 10**6 bytes"),
-        f"command: {command}",
-        f"load average: {load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
-    ]
-    if load_at_start >= info["usable_cores"] / 2:
-        header.append("warning: other processes kept the machine busy; timings are noisier than "
-                      "on an idle machine")
+    method = (f"local kernel vs {PEER} cluster of 1 engine on this machine; interleaved rounds; "
+              f"wall time; {warmup} warm-up calls; latency over {args.runs} round trips; push "
+              f"best of {args.repeat}; MB = 10**6 bytes")
+    header = report_header(info, versions, method, command, load_at_start)
     print_report(header, latency, push, checks, array.nbytes, peer_note)
     if args.json:
         with open(args.json, "w") as f:

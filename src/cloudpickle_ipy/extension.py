@@ -92,9 +92,10 @@ class CloudpickleIPy(Configurable):
                 for name in magics.magics[kind]:
                     shell.magics_manager.magics[kind].pop(name, None)
             shell.magics_manager.registry.pop(type(magics).__name__, None)
-        completers = shell.strdispatchers.get("complete_command", _NO_DISPATCH).strs
-        for command in ("%pickle_by_value", *_TARGET_COMMANDS):
-            completers.pop(command, None)
+        completers = shell.strdispatchers.get("complete_command")
+        if completers is not None:
+            for command in ("%pickle_by_value", *_TARGET_COMMANDS):
+                completers.strs.pop(command, None)
         for configurable in (*self.all_magics, self):  # Magics() appended itself on creation
             if configurable in shell.configurables:
                 shell.configurables.remove(configurable)
@@ -113,13 +114,6 @@ class CloudpickleIPy(Configurable):
 
 
 _TARGET_COMMANDS = ("%%cloudpickle_ship", "%cloudpickle_push", "%cloudpickle_pull")
-
-
-class _NoDispatch:
-    strs = {}
-
-
-_NO_DISPATCH = _NoDispatch()
 
 
 def _complete_module_names(shell, event):

@@ -18,6 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import core
 from .ship import RemoteError, ShipError
 from .ship.cells import names_read
+from .watcher import shown_path
 
 
 @magics_class
@@ -91,7 +92,7 @@ class ByValueTable:
             module = sys.modules.get(name)
             path = getattr(module, "__file__", None) or "(no file)"
             why = state.reasons.get(name, "registered with register_pickle_by_value()")
-            self.rows.append((name, _shown_path(path), why))
+            self.rows.append((name, shown_path(path), why))
 
     def __repr__(self):
         if not self.rows:
@@ -109,15 +110,6 @@ class ByValueTable:
                         for row in self.rows)
         return ("<table><thead><tr><th>module</th><th>file</th><th>why</th></tr></thead>"
                 f"<tbody>{cells}</tbody></table>")
-
-
-def _shown_path(path):
-    """Paths under the working directory relative to it (./mylib/__init__.py), others as they are."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if relative.startswith("..") else os.path.join(".", relative)
 
 
 @magics_class

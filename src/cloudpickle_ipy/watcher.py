@@ -22,11 +22,11 @@ import types
 from urllib.parse import unquote, urlparse
 
 from . import core
+from .core.registry import INTERACTIVE_MODULES
 
 _FULL_SCAN_EVERY = 64  # checks between walks of all sys.modules (one swapped in place, removals)
 _SOURCE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES)  # so no C extension, no sourceless .pyc
 _NOT_FROM_FILES = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
-_INTERACTIVE = frozenset({"__main__", "__mp_main__"})
 _MISSING = object()
 
 
@@ -209,7 +209,7 @@ class Watcher:
 
     def _source_file(self, name, module):
         """The module's Python source file, if it is one the watcher may consider at all."""
-        if (not isinstance(module, types.ModuleType) or name in _INTERACTIVE
+        if (not isinstance(module, types.ModuleType) or name in INTERACTIVE_MODULES
                 or name.partition(".")[0] == "cloudpickle_ipy"):
             return None
         namespace = module.__dict__  # not getattr: a module __getattr__ must not run
@@ -240,14 +240,14 @@ class Watcher:
     def _watch_reason(self, candidate):
         path = candidate.path
         if path.startswith(self._folders):
-            return f"edited in {_shown(candidate.location)}"
+            return f"edited in {shown_path(candidate.location)}"
         if not self.state.watch_editable_installs:
             return None
         if self._editable is None:
             self._editable = editable_source_folders()
         folders, files = self._editable
         if path.startswith(folders) or path in files:
-            return f"edited in {_shown(candidate.location)}, an editable install"
+            return f"edited in {shown_path(candidate.location)}, an editable install"
         return None
 
 
@@ -359,7 +359,7 @@ def _edited_before_first_seen(module, signature):
     return (mtime, size) != ((signature[0] // 1_000_000_000) & 0xFFFFFFFF, signature[1] & 0xFFFFFFFF)
 
 
-def _shown(path):
+def shown_path(path):
     """``./mylib`` for a path under the working directory, the absolute path otherwise."""
     try:
         relative = os.path.relpath(path)

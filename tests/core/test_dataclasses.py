@@ -87,15 +87,19 @@ result = (assigned, p.x, hash(p) == hash(cls(1, 2)), dataclasses.replace(p, y=3)
     assert load_fresh(payload, check) == ("FrozenInstanceError", 1, True, 3)
 
 
-def test_missing_sentinel_keeps_its_identity():
-    ns = define("""
-        from dataclasses import dataclass
+# A dataclass with a required field and a defaulted one.
+BASE = """
+    from dataclasses import dataclass
 
-        @dataclass
-        class Base:
-            x: int
-            y: int = 1
-    """)
+    @dataclass
+    class Base:
+        x: int
+        y: int = 1
+"""
+
+
+def test_missing_sentinel_keeps_its_identity():
+    ns = define(BASE)
     payload = dumps(ns.Base)
     check = """
 import dataclasses
@@ -107,14 +111,7 @@ result = (x.default is dataclasses.MISSING, x.default_factory is dataclasses.MIS
 
 
 def test_subclass_made_after_load_keeps_inherited_fields_required():
-    ns = define("""
-        from dataclasses import dataclass
-
-        @dataclass
-        class Base:
-            x: int
-            y: int = 1
-    """)
+    ns = define(BASE)
     payload = dumps(ns.Base)
     check = """
 import dataclasses

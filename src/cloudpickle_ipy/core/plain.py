@@ -17,13 +17,11 @@ import operator
 import pickle
 import types
 
-from .registry import is_registered_by_value
-
-_INTERACTIVE_MODULES = frozenset({"__main__", "__mp_main__"})
+from .registry import INTERACTIVE_MODULES, is_registered_by_value
 
 
 def _import_unless_by_value(name, globals=None, locals=None, fromlist=(), level=0):
-    if name in _INTERACTIVE_MODULES or name == __name__ or is_registered_by_value(name):
+    if name in INTERACTIVE_MODULES or name == __name__ or is_registered_by_value(name):
         raise ImportError(f"{name} travels by value")  # the full Pickler takes over
     return __import__(name, globals, locals, fromlist, level)
 

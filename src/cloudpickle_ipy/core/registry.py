@@ -10,7 +10,7 @@ import types
 _BY_VALUE = set()
 
 # Modules whose objects are never found by name on the loading side.
-_INTERACTIVE_MODULES = frozenset({"__main__", "__mp_main__"})
+INTERACTIVE_MODULES = frozenset({"__main__", "__mp_main__"})
 
 
 def register_pickle_by_value(module):
@@ -60,7 +60,7 @@ def is_registered_by_value(module_name):
 
 def travels_by_reference(obj, module_name, qualname):
     """Whether ``obj`` (a function or class) can be found again as ``module_name.qualname``."""
-    if module_name is None or module_name in _INTERACTIVE_MODULES:
+    if module_name is None or module_name in INTERACTIVE_MODULES:
         return False
     if "<locals>" in qualname or "<lambda>" in qualname:
         return False

@@ -20,12 +20,14 @@ class SourceTracker:
 
     def __init__(self):
         self._sent = {}  # module name -> sha256 of the source last shipped to the target
+        self._pending = {}  # the same for what the last changed() found, until sent()
         self.shipments = []  # the module names of every shipment, in order (what was re-sent)
 
     def changed(self, registered):
         """``{name: (filename, is_package, source)}`` for the modules of ``registered`` (names
         registered by value, their submodules included) whose source the target lacks."""
         out = {}
+        self._pending = {}
         for name, (filename, is_package) in sorted(_source_files(registered).items()):
             try:
                 with open(filename, "rb") as f:
@@ -35,12 +37,13 @@ class SourceTracker:
             digest = hashlib.sha256(source).digest()
             if self._sent.get(name) != digest:
                 out[name] = (filename, is_package, source)
+                self._pending[name] = digest
         return out
 
     def sent(self, modules):
         """Record ``modules`` (from :meth:`changed`) as delivered."""
-        for name, (_, _, source) in modules.items():
-            self._sent[name] = hashlib.sha256(source).digest()
+        for name in modules:
+            self._sent[name] = self._pending.pop(name)
         if modules:
             self.shipments.append(sorted(modules))
 
