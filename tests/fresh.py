@@ -13,7 +13,7 @@ import textwrap
 import types
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+CHECKOUT = Path(__file__).resolve().parents[1]  # the checkout: the package sits at its top level
 
 # Runs in the fresh process: load the payload with the standard pickle module, then evaluate the
 # check (an expression, or statements that set ``result``) with the loaded object bound to ``obj``.
@@ -50,7 +50,7 @@ def load_fresh(payload, check="obj", *, buffers=None, sys_path=(), python=None, 
     """Load ``payload`` in a new interpreter, run ``check`` there and return its (plain) result.
 
     ``sys_path`` entries are importable there (nothing else from the tests is); ``python`` picks
-    another interpreter, which then gets this checkout's ``src`` on its path.
+    another interpreter, which then gets this checkout's top level on its path.
     """
     with tempfile.TemporaryDirectory() as tmp:
         inbox, outbox = Path(tmp, "in.pkl"), Path(tmp, "out.pkl")
@@ -58,7 +58,7 @@ def load_fresh(payload, check="obj", *, buffers=None, sys_path=(), python=None, 
             pickle.dump((payload, [bytes(b) for b in buffers or ()]), f, protocol=2)
         paths = list(map(str, sys_path))
         if python is not None:
-            paths.append(str(SRC))
+            paths.append(str(CHECKOUT))
         run_env = dict(os.environ if env is None else env)
         run_env.pop("PYTHONPATH", None)
         if paths:
@@ -92,7 +92,7 @@ def run_script(source, *args, python=None, env=None, cwd=None, timeout=120):
         run_env = dict(os.environ if env is None else env)
         if python is not None:
             run_env["PYTHONPATH"] = os.pathsep.join(
-                [str(SRC)] + [p for p in run_env.get("PYTHONPATH", "").split(os.pathsep) if p])
+                [str(CHECKOUT)] + [p for p in run_env.get("PYTHONPATH", "").split(os.pathsep) if p])
         proc = subprocess.run(
             [python or sys.executable, str(script), *map(str, args)],
             cwd=cwd or tmp, env=run_env, capture_output=True, timeout=timeout,

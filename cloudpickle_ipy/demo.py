@@ -24,7 +24,7 @@ def find_notebook():
     """``notebooks/quickstart.ipynb`` of the checkout this package was installed from."""
     import cloudpickle_ipy
 
-    repo = Path(cloudpickle_ipy.__file__).resolve().parents[2]  # <repo>/src/cloudpickle_ipy
+    repo = Path(cloudpickle_ipy.__file__).resolve().parents[1]  # <repo>/cloudpickle_ipy
     return repo / "notebooks" / "quickstart.ipynb"
 
 
