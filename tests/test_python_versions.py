@@ -1,93 +1,44 @@
 """Run the core test suite on every other supported CPython (3.9-3.13), and the extension's on 3.9.
 
-Each interpreter found by ``pyenv_interpreters()`` (other than the one running this) gets a venv at
-``<repo>/.venv-py<ver>`` (gitignored, reused when it works) with ``.[core-test]`` installed in
-editable mode; then ``python -m pytest tests/core`` runs there and must pass. Python 3.9 gets
-``.[test]`` and runs ``tests/extension`` as well: its newest IPython is 8.x (9.x elsewhere).
-The repository's pytest ``addopts`` (nbval options) are dropped there: ``.[core-test]`` has no nbval.
+Each interpreter found by ``pyenv_interpreters()`` (other than the one running this) gets a venv,
+``.cache/venvs/py<ver>`` (see :mod:`tests.venvs`: made on first use, announced, reused), with
+``.[core-test]`` installed in editable mode; then ``python -m pytest tests/core`` runs there and must
+pass. Python 3.9 gets ``.[test]`` and runs ``tests/extension`` as well: its newest IPython is 8.x
+(9.x elsewhere). The repository's pytest ``addopts`` (nbval options) are dropped there:
+``.[core-test]`` has no nbval. ``pytest tests/test_python_versions.py -k 3.12`` runs one version.
 """
-import fcntl
 import hashlib
-import os
 import subprocess
 import sys
-import tempfile
-import zlib
-from pathlib import Path
 
 import pytest
 
+from tests import venvs
 from tests.fresh import pyenv_interpreters
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = venvs.ROOT
 SUPPORTED = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 TIMEOUT = 15 * 60
 # What each version installs and tests, beyond the default (the core only, to keep CI fast).
 EXTRA = {"3.9": "test"}
 TESTS = {"3.9": ["tests/core", "tests/extension"]}
-LOCK = Path(tempfile.gettempdir(), f"cloudpickle_ipy-venvs-{zlib.crc32(bytes(ROOT)):08x}.lock")
 
 
 def _tail(text, lines=60):
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _run(cmd, env, timeout):
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"")
-        out = out.decode(errors="replace") if isinstance(out, bytes) else out
-        pytest.fail(f"timed out after {timeout}s: {' '.join(map(str, cmd))}\n{_tail(out)}")
-    return proc
-
-
-def _clean_env(venv=None):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTEST_ADDOPTS")
-           and not k.startswith("PYTEST_XDIST")}
-    if venv is not None:
-        env["VIRTUAL_ENV"] = str(venv)
-        env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", "")])
-    return env
-
-
-def _install_stamp(extra):
-    """What the venv was installed from: reinstall when the project's dependencies or the extra
-    change."""
+def _ensure_venv(version, base_python):
+    """The venv of ``version``, remade when pyproject.toml or the extra changed, or when its
+    cloudpickle_ipy is not this checkout's."""
+    extra = EXTRA.get(version, "core-test")
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    return f"{digest} .[{extra}]"
-
-
-def _venv_ready(venv, extra):
-    stamp = venv / ".installed-from"
-    if not stamp.exists() or stamp.read_text() != _install_stamp(extra):
-        return False
     probe = ("import cloudpickle_ipy, pathlib, sys; "
              "sys.exit(pathlib.Path(cloudpickle_ipy.__file__).resolve().parents[1] != "
-             f"pathlib.Path({str(ROOT / 'src')!r}))")
-    return subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=ROOT,
-                          env=_clean_env(), capture_output=True).returncode == 0
-
-
-def _ensure_venv(version, base_python):
-    venv = ROOT / f".venv-py{version}"
-    python = venv / "bin" / "python"
-    extra = EXTRA.get(version, "core-test")
-    # One installer at a time: editable installs all write the same src/*.egg-info.
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _venv_ready(venv, extra):
-            return venv
-        proc = _run([str(base_python), "-m", "venv", "--clear", str(venv)], _clean_env(), TIMEOUT)
-        assert proc.returncode == 0, f"venv creation failed:\n{_tail(proc.stdout + proc.stderr)}"
-        proc = _run([str(python), "-m", "pip", "install", "-q", "-e", f".[{extra}]"],
-                    _clean_env(venv), TIMEOUT)
-        assert proc.returncode == 0, f"pip install failed:\n{_tail(proc.stdout + proc.stderr)}"
-        (venv / ".installed-from").write_text(_install_stamp(extra))
-    return venv
+             f"pathlib.Path({str(ROOT)!r}))")
+    return venvs.ensure(f"py{version}", base_python, ["-e", f".[{extra}]"],
+                        f"{digest} .[{extra}]", probe)
 
 
 def test_all_supported_interpreters_are_available():
@@ -106,8 +57,12 @@ def test_suite_passes_on(version):
     venv = _ensure_venv(version, found[version])
     python = venv / "bin" / "python"
     tests = TESTS.get(version, ["tests/core"])
-    proc = _run([str(python), "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider",
-                 "-o", "addopts="], _clean_env(venv), TIMEOUT)
+    try:
+        proc = subprocess.run([str(python), "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider",
+                               "-o", "addopts="], cwd=ROOT, env=venvs.clean_env(venv),
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' and '.join(tests)} on Python {version}: no result after {TIMEOUT} s")
     assert proc.returncode == 0, (
         f"{' and '.join(tests)} failed on Python {version} (exit {proc.returncode}):\n"
         f"{_tail(proc.stdout + proc.stderr)}")

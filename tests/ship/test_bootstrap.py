@@ -1,6 +1,6 @@
 """A kernel whose environment has only ipykernel, or another cloudpickle_ipy: ours is shipped.
 
-The kernels run in ``.venv-kernel-only`` (see :mod:`tests.ship.venvs`), from a temporary folder,
+The kernels run in ``.cache/venvs/kernel-only`` (see :mod:`tests.ship.venvs`), from a temporary folder,
 without this checkout on their path.
 """
 import shutil

@@ -2,7 +2,7 @@
 
 Code pickled by value does not load across minor versions, so the client checks the kernel's Python
 first (the bootstrap probe reports it) and raises one error naming both versions. The kernel runs in
-``.venv-kernel-py3.X`` (see :mod:`tests.ship.venvs`) on an interpreter found through pyenv.
+``.cache/venvs/kernel-py3.X`` (see :mod:`tests.ship.venvs`) on an interpreter found through pyenv.
 """
 import pytest
 
