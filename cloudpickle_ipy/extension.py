@@ -37,7 +37,7 @@ class CloudpickleIPy(Configurable):
         self.reasons = {}  # module name -> why it is pickled by value
         self.refused = set()  # unregistered with %pickle_by_value -r: the watcher leaves them be
         self.watcher = Watcher(self)
-        self.targets = Targets()  # the session's targets: its local kernels live until unload
+        self.targets = Targets(say=self.say)  # the session's targets: local kernels live until unload
         self._failed = False
 
     # --- what the watcher and the magics call ---------------------------------------------------

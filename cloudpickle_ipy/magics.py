@@ -121,7 +121,8 @@ class ShipMagics(Magics):
         self.state = state
 
     @magic_arguments()
-    @argument("name", nargs="?", help="The alias to define.")
+    @argument("-r", "--remove", action="store_true", help="Remove the alias NAME.")
+    @argument("name", nargs="?", help="The alias to define (or remove).")
     @argument("spec", nargs="?", help="What it names: local, local:NAME, a connection file, a "
                                       "kernel id, or a variable holding a KernelManager.")
     @line_magic
@@ -129,20 +130,29 @@ class ShipMagics(Magics):
         """Name a target, or list the targets in use.
 
         %cloudpickle_target gpu /path/to/kernel-1234.json    gpu names that kernel from now on
+        %cloudpickle_target -r gpu                            forget the alias gpu
         %cloudpickle_target                                   name, kernel, Python, alive
 
         A target is, in this order: an alias; local or local:NAME (a kernel started on this
         interpreter for the session); a variable holding a KernelManager or KernelClient; a
         connection file, or a kernel id or file-name fragment in the Jupyter runtime folder.
+        A SPEC that names no kernel is refused when the alias is made.
         """
         args = parse_argstring(self.cloudpickle_target, line)
+        targets = self.state.targets
+        if args.remove:
+            if args.name is None or args.spec is not None:
+                raise UsageError("%cloudpickle_target -r: give the alias to remove, alone")
+            with _usage("%cloudpickle_target -r"):
+                targets.unalias(args.name)
+            return None
         if args.name is None:
-            return TargetTable(self.state.targets.rows())
+            return TargetTable(targets.rows())
         if args.spec is None:
-            raise UsageError("%cloudpickle_target: give NAME and SPEC to define an alias, or "
-                             "nothing to list the targets")
+            raise UsageError("%cloudpickle_target: give NAME and SPEC to define an alias, -r NAME "
+                             "to remove one, or nothing to list the targets")
         with _usage("%cloudpickle_target"):
-            self.state.targets.alias(args.name, args.spec)
+            targets.alias(args.name, args.spec, self.shell.user_ns)
         return None
 
     @magic_arguments()
@@ -155,7 +165,9 @@ class ShipMagics(Magics):
     @argument("--pull", metavar="X,Y", default="",
               help="Copy these names back from the target afterwards.")
     @argument("--local", action="store_true", help="Run the cell here first.")
-    @argument("--timeout", type=float, metavar="S", help="Wait at most S seconds.")
+    @argument("--timeout", type=float, metavar="S",
+              help="Give the whole cell (pushes, the run, pulls) at most S seconds; a request "
+                   "still queued behind other work then never runs, one running is interrupted.")
     @cell_magic
     def cloudpickle_ship(self, line, cell):
         """Run the cell on a target kernel; its last expression's value comes back.
@@ -181,15 +193,17 @@ class ShipMagics(Magics):
         if not args.no_push:
             names += [name for name in self._cell_reads(cell) if name not in names]
         target = self._target(args.target, magic)
-        self._push(target, names, magic)
+        self.state.before_pickling()  # register the edited modules first: their source travels
         try:
-            value = target.run(cell, timeout=args.timeout)
+            value, pulled = target.cell(cell, push={name: ns[name] for name in names}, pull=pull,
+                                        timeout=args.timeout)
         except RemoteError as exc:
             raise RemoteCellError(args.target, exc) from None
         except ShipError as exc:
-            raise UsageError(f"{magic}: {exc}") from None
-        if pull:
-            ns.update(self._pull(target, pull, magic))
+            raise UsageError(f"{magic}: {_first_line(exc)}") from None
+        except (TypeError, pickle.PicklingError) as exc:
+            raise UsageError(f"{magic}: cannot push: {_first_line(exc)}") from None
+        ns.update(pulled)
         if args.output:
             ns[args.output] = value
         return value
@@ -246,7 +260,7 @@ class ShipMagics(Magics):
         if not names:
             return
         ns = self.shell.user_ns
-        with _usage(magic, f"cannot push {', '.join(names)}: "):
+        with _usage(magic, "cannot push: "):
             target.push({name: ns[name] for name in names})
 
     def _pull(self, target, names, magic):
@@ -282,8 +296,12 @@ class _usage:
         if isinstance(exc, RemoteError):
             raise UsageError(self.prefix + f"{exc.ename}: {exc.evalue}") from None
         if isinstance(exc, (ShipError, TypeError, pickle.PicklingError)):
-            raise UsageError(self.prefix + str(exc).partition("\n")[0]) from None
+            raise UsageError(self.prefix + _first_line(exc)) from None
         return False
+
+
+def _first_line(exc):
+    return str(exc).partition("\n")[0]
 
 
 def _names(text, option):

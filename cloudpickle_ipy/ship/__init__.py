@@ -1,12 +1,16 @@
 """Moving payloads to other kernels: :func:`connect` (in :mod:`.targets`) and its errors.
 
 Importing this package imports nothing beyond the standard library (the agent imports it inside
-target kernels); jupyter_client is imported only by :mod:`.kernel`.
+target kernels); jupyter_client only by :mod:`.channels.zeromq` and :mod:`.targets`.
 """
 
 
 class ShipError(Exception):
     """Shipping to a target failed."""
+
+
+class TargetError(ShipError):
+    """No such kernel, a dead kernel, a bad connection file: the message is one line."""
 
 
 class RemoteError(ShipError):
@@ -28,7 +32,15 @@ class KernelDied(ShipError):
 
 
 class ShipTimeout(ShipError, TimeoutError):
-    """No answer within the timeout; the request may still be running on the target."""
+    """No answer within the timeout; the message says what became of the request."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while waiting for a target; the message says what became of the request there.
+    IPython shows the message alone, not a traceback through this package."""
+
+    def _render_traceback_(self):
+        return [str(self)]
 
 
 def connect(target="local", **options):

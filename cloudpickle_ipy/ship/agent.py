@@ -36,9 +36,26 @@ How a request travels (and why):
 ``serve`` never raises for a request's own failure: that travels back in the reply (with the
 formatted traceback), so the kernel does not abort the client's queued requests. It raises only
 when it cannot answer (no such comm, or a split payload whose body never arrived).
+
+4. Stopping a request (Ctrl-C or a timeout on the client) must touch nothing that is not ours: the
+   kernel may be shared, busy with another client's cell while ours waits in its queue. So the
+   client does not interrupt the kernel; it sends a ``cloudpickle_ipy_stop_request`` ``{"id"}`` on
+   the *control* channel, which ipykernel handles on its own thread at once, even while a cell
+   runs. The agent answers ``cloudpickle_ipy_stop_reply`` with the request's ``state``:
+   ``"cancelled"`` (it has not started: it never will, ``serve`` drops it when its turn comes),
+   ``"interrupted"`` (it is running: the agent raises ``KeyboardInterrupt`` in it, and only in it,
+   deciding and signalling under the lock that ``serve`` takes to start and end a request) or
+   ``"finished"``.
+5. A split body never stays in the kernel's memory past its request: it goes when its request is
+   served or cancelled, when a later request of the same comm is served (its own execute request
+   was aborted, as ipykernel does to queued executions after an error), when the client says
+   ``{"drop": id}`` (it saw the abort, or never sent the execute request), and when the comm closes.
 """
 import ast
+import collections
 import os
+import signal
+import threading
 import traceback
 
 from .. import __version__, core
@@ -46,6 +63,7 @@ from . import envelope
 from .modules import ShippedModules
 
 TARGET_NAME = "cloudpickle_ipy"
+STOP_REQUEST, STOP_REPLY = "cloudpickle_ipy_stop_request", "cloudpickle_ipy_stop_reply"
 NOT_INSTALLED = "the cloudpickle_ipy agent is not installed in this kernel"
 
 _agent = None
@@ -57,6 +75,7 @@ def install(shell):
     if _agent is None or _agent.shell is not shell:
         _agent = Agent(shell)
     shell.kernel.comm_manager.register_target(TARGET_NAME, _agent.open)
+    shell.kernel.control_handlers[STOP_REQUEST] = _agent.stop
     return _agent
 
 
@@ -76,6 +95,12 @@ class Agent:
         self.comms = {}  # comm id -> comm
         self.pending = {}  # request id -> (comm, body frames) of split requests
         self.runs = 0
+        # Guarded by _lock (stop() runs on the control thread): the request being served, the
+        # ones stopped before they started, the last ones served.
+        self._lock = threading.Lock()
+        self.running = None
+        self.cancelled = set()
+        self.finished = collections.deque(maxlen=64)
 
     @property
     def key(self):
@@ -89,14 +114,34 @@ class Agent:
                              "pid": os.getpid(), "format": envelope.FORMAT}})
 
     def _received(self, comm, msg):
-        request_id = msg["content"]["data"].get("id")
-        if isinstance(request_id, str):
-            self.pending[request_id] = (comm, msg.get("buffers") or [])
+        data = msg["content"]["data"]
+        if isinstance(data.get("id"), str):
+            self.pending[data["id"]] = (comm, msg.get("buffers") or [])
+        elif isinstance(data.get("drop"), str):
+            self.pending.pop(data["drop"], None)
 
     def _closed(self, comm):
         self.comms.pop(comm.comm_id, None)
-        for request_id in [r for r, (c, _) in self.pending.items() if c is comm]:
+        self._drop_bodies(comm)
+
+    def _drop_bodies(self, comm, keep=None):
+        for request_id in [r for r, (c, _) in self.pending.items() if c is comm and r != keep]:
             del self.pending[request_id]
+
+    def stop(self, stream, idents, msg):
+        """The control channel's ``cloudpickle_ipy_stop_request``: see the module docstring."""
+        request_id = msg["content"].get("id")
+        with self._lock:
+            if request_id == self.running:
+                state = "interrupted"
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            elif request_id in self.finished:
+                state = "finished"
+            else:
+                state = "cancelled"
+                self.cancelled.add(request_id)
+        self.shell.kernel.session.send(stream, STOP_REPLY, {"id": request_id, "state": state},
+                                       parent=msg, ident=idents)
 
     def _frames(self, request_id):
         """The envelope frames of ``request_id``: the executed message's buffers, completed by
@@ -116,6 +161,30 @@ class Agent:
         comm = self.comms.get(comm_id)
         if comm is None:
             raise RuntimeError(f"no comm {comm_id!r} to answer on")
+        self._drop_bodies(comm, keep=request_id)  # of requests whose execution was aborted
+        with self._lock:
+            if request_id in self.cancelled:
+                self.cancelled.discard(request_id)
+                self.pending.pop(request_id, None)
+                return
+            self.running = request_id
+        try:
+            self._answer(comm, request_id)
+        finally:
+            self._ended(request_id)
+
+    def _ended(self, request_id):
+        """Mark ``request_id`` served; a stop signalled just before lands here and is absorbed."""
+        while True:
+            try:
+                with self._lock:
+                    self.running = None
+                    self.finished.append(request_id)
+                return
+            except KeyboardInterrupt:
+                continue
+
+    def _answer(self, comm, request_id):
         frames = self._frames(request_id)
         try:
             reply = self._handle(request_id, frames)
@@ -148,7 +217,7 @@ class Agent:
         self.modules.install()
         self.modules.update(request["modules"])
         action = {"push": self._push, "pull": self._pull, "call": self._call,
-                  "run": self._run}[request["op"]]
+                  "run": self._run, "cell": self._cell}[request["op"]]
         try:
             # "loaded": the modules shipped with it are installed, whatever the code does next.
             return {"ok": True, "loaded": True, "value": action(**request["args"])}
@@ -166,6 +235,12 @@ class Agent:
 
     def _call(self, fn, args, kwargs):
         return fn(*args, **kwargs)
+
+    def _cell(self, names, code, pull):
+        """A shipped cell in one request: push ``names``, run ``code``, pull the names ``pull``."""
+        self._push(names)
+        value = self._run(code)
+        return value, self._pull(pull)
 
     def _run(self, code):
         """Run ``code`` in the user namespace like a cell and return its last expression's value.
@@ -187,10 +262,12 @@ class Agent:
 
 
 def _error(exc, context=None):
-    """``exc`` as plain data: type, message and the traceback without this module's frames."""
+    """``exc`` as plain data: type, message, the traceback without this module's frames, and the
+    module a ``ModuleNotFoundError`` names (the client says how to make it travel)."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
     message = str(exc) if context is None else f"{context}: {type(exc).__name__}: {exc}"
     return {"type": type(exc).__name__, "message": message,
-            "traceback": "".join(traceback.format_exception(type(exc), exc, tb))}
+            "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
+            "module": getattr(exc, "name", None) if isinstance(exc, ImportError) else None}

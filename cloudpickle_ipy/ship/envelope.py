@@ -50,6 +50,7 @@ KINDS = ("request", "reply")
 
 CHUNK = 1 << 22  # 4 MiB: what seal() uses
 MIN_CHUNK, MAX_CHUNK = 1 << 16, 1 << 30  # what unseal() accepts
+MAX_HEADER = 1 << 20  # bytes: a header lists one length per frame; a longer one is refused unread
 # Below this many bytes in all, every chunk is hashed on the calling thread (threads cost ~0.1 ms).
 PARALLEL_MIN = 1 << 23
 MAX_THREADS = 8
@@ -185,10 +186,13 @@ def unseal(key, frames, kind=None, request_id=None):
         raise EnvelopeError(f"malformed envelope: {len(frames)} frames, expected a header, a "
                             f"signature and a pickle at least")
     header_frame, signature, body = bytes(frames[0]), bytes(frames[1]), frames[2:]
+    if len(header_frame) > MAX_HEADER:
+        raise EnvelopeError(f"malformed envelope: a header of {len(header_frame):,} bytes (at most "
+                            f"{MAX_HEADER:,})")
     try:
         header = json.loads(header_frame)
         version = header["format"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):  # nested too deep for the parser
         raise EnvelopeError("malformed envelope: the header is not an envelope header") from None
     if version != FORMAT:
         raise EnvelopeError(f"envelope format {version!r}, but this side reads format {FORMAT} "

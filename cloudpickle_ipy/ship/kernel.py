@@ -1,68 +1,77 @@
-"""A Jupyter kernel as a target: the channels (jupyter_client), not the wire format (:mod:`.envelope`).
+"""The request protocol with a Jupyter kernel, written once for every way of reaching one
+(:mod:`.channels`): the agent, its comm, envelopes, output relay, stopping a request, bootstrap.
 
 :class:`KernelTarget` starts the agent in the kernel (:mod:`.agent`, whose docstring describes how
 a request travels), after checking the kernel's Python (another minor version is refused before
 anything is sent) and shipping the agent and the core when the kernel lacks them or has another
 version (:mod:`.bootstrap`). It sends each request as an ``execute_request`` that serves it and
 carries the envelope frames (a large payload's body goes ahead in a comm message, its signature
-computed while it travels: see :mod:`.agent`), and then reads IOPub until that execution is idle:
-stdout and stderr are written to the local ``sys.stdout``/``sys.stderr`` as they arrive, display
-output as its ``text/plain``, and the reply envelope comes back as a comm message. Waiting
-is done in short slices; between them a dead kernel (process gone, or no heartbeat) raises
-:class:`KernelDied`, and the timeout raises :class:`ShipTimeout`, so nothing waits forever on a
-kernel that cannot answer. A ``KeyboardInterrupt`` or a timeout while waiting interrupts the kernel
-too and waits (briefly) for it to stop, so the target is usable right after (a timeout, only when
-what runs is a request of ours). A kernel restarted between requests gets the agent again.
+computed while it travels), and then reads the channel until that execution is idle: its output is
+relayed as it arrives (:mod:`.relay`), and the reply envelope comes back as a comm message.
+
+Waiting is done in short slices; between them a dead kernel raises :class:`KernelDied`, so nothing
+waits forever on a kernel that cannot answer. A deadline covers everything a call does, queueing
+included. The kernel may be shared, so a timeout or a ``KeyboardInterrupt`` never interrupts the
+kernel: it asks the agent to stop *our* request (agent docstring, point 4), which cancels it if it
+has not started (the kernel is busy with someone else's work: nothing of ours ran, and nothing of
+ours will) and interrupts it if it runs. A request that does not stop is remembered: the next one
+says so at once, or, with a timeout, waits for it under that timeout. A kernel restarted between
+requests gets the agent again.
 """
 import ast
 import atexit
+import io
+import pickle
 import re
 import sys
 import time
 import uuid
 
-import zmq
-
 from .. import core
-from . import KernelDied, PayloadRefused, RemoteError, ShipError, ShipTimeout, bootstrap, envelope
-from .agent import NOT_INSTALLED, TARGET_NAME
+from . import (
+    Interrupted,
+    KernelDied,
+    PayloadRefused,
+    RemoteError,
+    ShipError,
+    ShipTimeout,
+    bootstrap,
+    envelope,
+)
+from .agent import NOT_INSTALLED, STOP_REPLY, STOP_REQUEST, TARGET_NAME
 from .modules import SourceTracker
+from .relay import relay
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
-_INTERRUPT_GRACE = 10  # seconds to wait for an interrupted request to stop on the target
-_TIMEOUT_GRACE = 5  # the same after a timeout
+_STOP_ANSWER = 5  # seconds for the agent to answer a stop request (its control thread answers)
 # Payloads of at least this many bytes go split (body first, then the signature: see .agent).
 SPLIT_MIN = 1 << 22
 
 
 class KernelTarget:
-    """Push, pull, call and run on one Jupyter kernel.
+    """Push, pull, call and run on one Jupyter kernel, reached through ``channel``.
 
-    ``client`` is a started ``BlockingKernelClient`` used by this target alone (its replies are
-    read here and others dropped); ``manager``, when given, tells whether the kernel process lives
-    and, with ``owned``, is shut down by :meth:`close`. ``timeout`` (seconds, ``None``: no limit)
-    bounds every request; a dead kernel is reported whatever the timeout.
+    ``timeout`` (seconds, ``None``: no limit) bounds every call; a dead kernel is reported whatever
+    the timeout. The channel is this target's alone (messages for others are dropped).
+    ``settle``: seconds an interrupted request is given to end before it counts as stuck.
     """
 
-    def __init__(self, client, manager=None, *, owned=False, timeout=None, name=None,
-                 startup_timeout=30):
-        self.client, self.manager, self.owned = client, manager, owned
+    settle = 10
+
+    def __init__(self, channel, *, timeout=None, name=None, startup_timeout=30):
+        self.channel = channel
         self.timeout, self.startup_timeout = timeout, startup_timeout
         self.name = name
-        self.session = client.session
         self.sources = SourceTracker()
         self.agent = None  # the agent's hello: python, version, pid, format
         self.shipped = False  # whether the agent runs from code this client sent (bootstrap)
-        self._process = None  # the kernel process the agent was started in (see _restarted)
+        self._incarnation = None  # the channel's incarnation() when the agent started
         self._comm_id = None
         self._closed = False
-        self._shell = client.shell_channel.socket
-        self._iopub = client.iopub_channel.socket
-        self._poller = zmq.Poller()
-        self._poller.register(self._shell, zmq.POLLIN)
-        self._poller.register(self._iopub, zmq.POLLIN)
-        self._start_agent(startup_timeout)
+        self._stuck = None  # the execution of a request that was stopped but did not end
+        self._stops = {}  # request id -> the agent's answer to our stop request
+        self._start_agent(Deadline(startup_timeout))
 
     def __repr__(self):
         python = self.agent["python"] if self.agent else "?"
@@ -76,9 +85,11 @@ class KernelTarget:
 
     @property
     def alive(self):
-        if self.manager is not None:
-            return self.manager.is_alive()
-        return self.client.hb_channel.is_beating()
+        return self.channel.alive
+
+    @property
+    def owned(self):
+        return self.channel.owned
 
     # -- the Python API ------------------------------------------------------------------------
 
@@ -104,22 +115,29 @@ class KernelTarget:
         """
         return self.request("run", {"code": code}, timeout=timeout)
 
+    def cell(self, code, *, push=None, pull=(), timeout=None):
+        """What ``%%cloudpickle_ship`` does, in one request bounded by one ``timeout``: place the
+        names of ``push`` (a dict), run ``code`` as :meth:`run` does, and return ``(value,
+        {name: value})`` with the value of each name of ``pull`` afterwards."""
+        value, pulled = self.request("cell", {"names": dict(push or {}), "code": code,
+                                              "pull": list(pull)}, timeout=timeout)
+        return value, dict(zip(pull, pulled))
+
+    def interrupt(self):
+        """Interrupt whatever the kernel runs now, ours or not (the notebook's interrupt button)."""
+        self.channel.interrupt()
+
     def close(self):
-        """Shut down a kernel this target started; otherwise close the comm and the channels."""
+        """Shut down a kernel this target started; otherwise close the comm and the channel."""
         if self._closed:
             return
         self._closed = True
         atexit.unregister(self.close)
         try:
-            if self.owned and self.manager is not None:
-                self.client.stop_channels()
-                self.manager.shutdown_kernel(now=not self.manager.is_alive())
-                return
-            if self._comm_id is not None and self.alive:
-                self.session.send(self._shell, "comm_close", {"comm_id": self._comm_id, "data": {}})
-            self.client.stop_channels()
+            if self._comm_id is not None and not self.owned and self.alive:
+                self.channel.send("shell", "comm_close", {"comm_id": self._comm_id, "data": {}})
         finally:
-            self._poller = None
+            self.channel.close()
 
     # -- the protocol --------------------------------------------------------------------------
 
@@ -129,11 +147,12 @@ class KernelTarget:
             raise ShipError(f"{self!r} is closed")
         if not self.alive:
             raise KernelDied(f"the kernel of {self.name or 'the target'} is dead")
+        deadline = Deadline(self.timeout if timeout is None else timeout)
         try:
-            modules, reply = self._exchange(op, args, timeout)
+            modules, reply = self._exchange(op, args, deadline)
         except _AgentGone:  # restarted unnoticed: nothing ran, so start the agent and resend
             self._comm_id = None
-            modules, reply = self._exchange(op, args, timeout)
+            modules, reply = self._exchange(op, args, deadline)
         if reply.get("loaded"):
             self.sources.sent(modules)
         if reply["ok"]:
@@ -141,27 +160,34 @@ class KernelTarget:
         error = reply["error"]
         if reply.get("refused"):
             raise PayloadRefused(f"the target refused the payload: {error['message']}")
-        raise RemoteError(error["type"], error["message"], error["traceback"])
+        raise RemoteError(error["type"], _with_hint(error), error["traceback"])
 
-    def _exchange(self, op, args, timeout):
+    def _exchange(self, op, args, deadline):
         """Start the agent if the kernel lacks it, send the request; return (modules, reply)."""
-        if self._comm_id is not None and self._restarted():
-            self._comm_id = None
+        restarted = self._drain()
+        if self._comm_id is not None and (restarted
+                                          or self.channel.incarnation() is not self._incarnation):
+            self._comm_id = self._stuck = None
         if self._comm_id is None:  # the kernel restarted: start the agent in the new one
             try:
-                self.client.wait_for_ready(timeout=self.startup_timeout)  # drains stale output
+                self.channel.wait_for_ready(self.startup_timeout)  # drains stale output
             except RuntimeError as exc:
                 raise KernelDied(f"the kernel does not answer: {exc}") from None
-            self._start_agent(self.startup_timeout)
+            self._start_agent(deadline)
+        if self._stuck is not None:
+            self._wait_for_stuck(deadline)
         modules = self.sources.changed(core.list_registry_pickle_by_value())
         buffers = []
-        data = core.dumps({"op": op, "args": args, "modules": modules}, protocol=5,
-                          buffer_callback=buffers.append)
+        try:
+            data = core.dumps({"op": op, "args": args, "modules": modules}, protocol=5,
+                              buffer_callback=buffers.append)
+        except Exception as exc:
+            raise _in_user_terms(exc) from None
         request_id = uuid.uuid4().hex
         header, body = envelope.frame("request", request_id, data, buffers)
-        key = self.session.key
+        key = self.channel.key
         return modules, self._send(request_id, header, body,
-                                   lambda: envelope.sign(key, header, body), timeout)
+                                   lambda: envelope.sign(key, header, body), deadline)
 
     def send_frames(self, request_id, frames, timeout=None, split=None):
         """The raw exchange: send envelope ``frames`` (``[header, signature, body...]``, as they
@@ -169,51 +195,61 @@ class KernelTarget:
         with ``ok`` and ``value`` or ``error``). ``split``: send the body ahead in a comm message
         (``None``: when it is large)."""
         frames = list(frames)
-        return self._send(request_id, frames[0], frames[2:], lambda: frames[1], timeout, split)
+        return self._send(request_id, frames[0], frames[2:], lambda: frames[1],
+                          Deadline(self.timeout if timeout is None else timeout), split)
 
-    def _send(self, request_id, header, body, signature, timeout=None, split=None):
+    def _send(self, request_id, header, body, signature, deadline, split=None):
         """Send request ``request_id`` (its ``header``, its ``body`` frames, and ``signature()``,
         called once the body is on its way when split) in the way :mod:`.agent` describes."""
         if split is None:
             split = sum(memoryview(f).nbytes for f in body) >= SPLIT_MIN
         waiting = []
         if split:
-            sent = self.session.send(self._shell, "comm_msg", {
-                "comm_id": self._comm_id, "data": {"id": request_id}}, buffers=body)
-            waiting.append(sent["header"]["msg_id"])
-            buffers = [header, signature()]
-        else:
-            buffers = [header, signature(), *body]
-        code = (f"__import__({AGENT_MODULE!r}, fromlist=['serve'])"
-                f".serve({request_id!r}, {self._comm_id!r})")
+            waiting.append(self.channel.send("shell", "comm_msg", {
+                "comm_id": self._comm_id, "data": {"id": request_id}}, buffers=body))
+        try:
+            buffers = [header, signature()] + ([] if split else list(body))
+            code = (f"__import__({AGENT_MODULE!r}, fromlist=['serve'])"
+                    f".serve({request_id!r}, {self._comm_id!r})")
+        except BaseException:  # Ctrl-C while signing: the body sent ahead must not stay there
+            if split:
+                self._drop_body(request_id)
+            raise
         replies = []
 
         def on_comm(msg):
             if msg["content"]["data"].get("id") == request_id:
                 replies.append(msg["buffers"])
 
-        executed = self._execute(code, waiting, on_comm,
-                                 self.timeout if timeout is None else timeout, buffers=buffers,
-                                 interrupt_on_timeout=True)
+        exchange = self._execute(code, waiting, on_comm, deadline, buffers=buffers,
+                                 request_id=request_id)
+        executed = exchange.executed
         if not replies:
             content = executed["content"]
+            if split and content["status"] == "aborted":
+                self._drop_body(request_id)
             if content["status"] == "error" and (
                     content["evalue"] == NOT_INSTALLED or content["ename"] == "ModuleNotFoundError"
                     and "cloudpickle_ipy" in content["evalue"]):
                 self._comm_id = None
                 raise _AgentGone("the kernel lost the agent (it restarted): nothing ran")
-            raise self._execute_error(executed, "the agent sent no reply")
+            raise _execute_error(executed, "the agent sent no reply")
         try:
-            sealed = envelope.unseal(self.session.key, replies[0], kind="reply",
+            sealed = envelope.unseal(self.channel.key, replies[0], kind="reply",
                                      request_id=request_id)
         except envelope.EnvelopeError as exc:
             raise PayloadRefused(f"refused the target's reply: {exc}") from None
-        return core.loads(sealed.pickle, buffers=sealed.buffers)
+        return _load_reply(sealed)
 
-    def _start_agent(self, timeout):
+    def _drop_body(self, request_id):
+        """Tell the agent to forget the split body of a request that will never be served."""
+        self.channel.send("shell", "comm_msg", {"comm_id": self._comm_id,
+                                                "data": {"drop": request_id}})
+
+    def _start_agent(self, deadline):
         """Check the kernel's Python and cloudpickle_ipy (shipping ours when it lacks it or has
         another version), install the agent and open the comm; wait for the agent's hello."""
-        report = self._probe(timeout)
+        report = self._probe(deadline)
         if report["python"] != envelope.PYTHON:
             raise ShipError(
                 f"the target kernel runs Python {report['python']} and this is Python "
@@ -232,40 +268,24 @@ class KernelTarget:
         if shipped:
             code = f"{bootstrap.install_code()}\n{code}"
         try:
-            executed = self._execute(code, [], on_comm, timeout, then=(
-                "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME, "data": {}}))
+            executed = self._execute(code, [], on_comm, deadline, then=(
+                "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME, "data": {}})).executed
         except BaseException:
             self._comm_id = None
             raise
         if executed["content"]["status"] != "ok" or not hello:
             self._comm_id = None
-            raise self._execute_error(executed, "the agent did not answer",
-                                      "could not start the agent on the target")
+            raise _execute_error(executed, "the agent did not answer",
+                                 "could not start the agent on the target")
         self.agent, self.shipped = hello[0], shipped
-        self._process = self._kernel_process()
+        self._incarnation = self.channel.incarnation()
         self.sources.forget()
 
-    def _kernel_process(self):
-        """The manager's handle on the kernel process (a new one after each restart), if any."""
-        return getattr(getattr(self.manager, "provisioner", None), "process", None)
-
-    def _restarted(self):
-        """Whether the kernel restarted since the agent started, between requests: its manager
-        has a new process, or a ``starting`` status waits on IOPub (stale output is dropped)."""
-        if self._kernel_process() is not self._process:
-            return True
-        restarted = False
-        while self._iopub.poll(0):
-            msg = self._recv(self._iopub)
-            restarted |= (msg["msg_type"] == "status"
-                          and msg["content"]["execution_state"] == "starting")
-        return restarted
-
-    def _probe(self, timeout):
+    def _probe(self, deadline):
         """What the kernel runs (:data:`.bootstrap.PROBE`): its Python, and the version and
         fingerprint of the cloudpickle_ipy it can import. Nothing is sent to it before this."""
-        executed = self._execute("", [], None, timeout,
-                                 user_expressions={"probe": bootstrap.probe_expression()})
+        executed = self._execute("", [], None, deadline,
+                                 user_expressions={"probe": bootstrap.probe_expression()}).executed
         content = executed["content"]
         result = content.get("user_expressions", {}).get("probe", {})
         if content["status"] != "ok" or result.get("status") != "ok":
@@ -274,115 +294,156 @@ class KernelTarget:
                             f"{result.get('evalue', content.get('evalue'))}")
         return ast.literal_eval(result["data"]["text/plain"])
 
-    def _execute(self, code, waiting, on_comm, timeout, then=None, user_expressions=None,
-                 buffers=None, interrupt_on_timeout=False):
+    def _execute(self, code, waiting, on_comm, deadline, then=None, user_expressions=None,
+                 buffers=None, request_id=None):
         """Execute ``code`` silently (after the messages ``waiting`` lists, before ``then``; the
         message carrying ``buffers``), relay its output, pass this comm's messages to
-        ``on_comm``, and return the execute reply once every one of these messages is done (idle).
-
-        A ``KeyboardInterrupt`` while waiting (Ctrl-C, an interrupted notebook cell) interrupts the
-        kernel, waits up to :data:`_INTERRUPT_GRACE` seconds for the execution to stop there (so the
-        target stays usable), then raises ``KeyboardInterrupt`` here. A timeout raises
-        :class:`ShipTimeout`; with ``interrupt_on_timeout`` (a request: what runs is ours) it first
-        interrupts the kernel and waits up to :data:`_TIMEOUT_GRACE` seconds for it to stop. The
-        probe and the agent's start do not interrupt: on a kernel busy with someone else's cell,
-        that cell is not ours to stop.
+        ``on_comm``, and return the :class:`_Exchange` once every one of these messages is done
+        (idle). At ``deadline`` (or on ``KeyboardInterrupt``) the agent is asked to stop request
+        ``request_id``; without one (the probe, the agent's start), nothing is stopped: what
+        waits in the queue is harmless, and interrupting the kernel could hit someone else's cell.
         """
-        msg = self.session.send(self._shell, "execute_request", {
+        exec_id = self.channel.send("shell", "execute_request", {
             "code": code, "silent": True, "store_history": False,
             "user_expressions": user_expressions or {}, "allow_stdin": False,
             "stop_on_error": False}, buffers=buffers)
-        exchange = _Exchange(msg["header"]["msg_id"], waiting, on_comm)
+        exchange = _Exchange(exec_id, waiting, on_comm)
         if then is not None:
-            exchange.pending.add(self.session.send(self._shell, *then)["header"]["msg_id"])
+            exchange.pending.add(self.channel.send("shell", *then))
         try:
-            return self._wait(exchange, timeout)
+            return self._wait(exchange, deadline)
         except ShipTimeout as exc:
-            if not interrupt_on_timeout or not self.alive:
-                raise ShipTimeout(f"{exc}; it may still be running there (interrupt or restart "
-                                  f"it)") from None
-            if not self._interrupt_and_settle(exchange, _TIMEOUT_GRACE):
-                raise ShipTimeout(f"{exc}; interrupted, but the target did not stop within "
-                                  f"{_TIMEOUT_GRACE} s (restart it)") from None
-            raise ShipTimeout(f"{exc}; the run on the target was interrupted, the target is "
-                              f"usable") from None
+            if request_id is None or not self.alive:
+                raise ShipTimeout(f"{exc} (it may be busy with other work)") from None
+            outcome = self._stop(exchange, request_id)
+            if outcome is None:  # it finished as the time ran out: its answer is here or coming
+                return self._wait(exchange, Deadline(self.settle))
+            raise ShipTimeout(f"{exc}; {outcome}") from None
         except KeyboardInterrupt:
-            if not self._interrupt_and_settle(exchange, _INTERRUPT_GRACE):
-                raise KeyboardInterrupt(f"interrupted; the target did not stop within "
-                                        f"{_INTERRUPT_GRACE} s (restart it)") from None
-            raise KeyboardInterrupt("interrupted; the run on the target was interrupted "
-                                    "too") from None
+            if request_id is None:
+                raise Interrupted("interrupted; nothing of ours was running on the target") from None
+            outcome = self._stop(exchange, request_id)
+            raise Interrupted(f"interrupted; {outcome or 'the request had finished on the target'}"
+                              ) from None
 
-    def _interrupt_and_settle(self, exchange, grace):
-        """Interrupt the running request and wait up to ``grace`` s for the target to go idle;
-        whether it did. The reply of an interrupted request is dropped."""
-        self.interrupt()
-        exchange.on_comm = None
-        try:
-            self._wait(exchange, grace)
-        except ShipTimeout:
-            return False
-        return True
+    def _stop(self, exchange, request_id):
+        """Ask the agent to stop ``request_id`` (never the kernel: see the module docstring) and
+        say what became of it; None if it had finished."""
+        exchange.on_comm = None  # its reply, if it comes, is dropped
+        self.channel.send("control", STOP_REQUEST, {"id": request_id})
+        state = self._wait_for_stop(exchange, request_id)
+        if state == "finished":
+            return None
+        if state == "cancelled":
+            return ("the target was busy with other work and nothing of ours ran (nor will: the "
+                    "request was withdrawn)")
+        if state == "interrupted":
+            try:
+                self._wait(exchange, Deadline(self.settle))
+                return "the run on the target was interrupted too"
+            except ShipTimeout:
+                pass
+        self._stuck = exchange.exec_id
+        if state == "interrupted":
+            return (f"the run on the target was interrupted but did not stop within "
+                    f"{self.settle:g} s; the next request waits for it (or restart the kernel)")
+        return ("the target did not answer the request to stop it; it may still run there (the "
+                "next request waits for it, or restart the kernel)")
 
-    def interrupt(self):
-        """Interrupt the kernel (what it runs stops like an interrupted cell): through its
-        manager (a signal, or an ``interrupt_request`` if its kernel spec asks for messages), else
-        with an ``interrupt_request`` on the control channel (ipykernel 6+ handles it whatever
-        its spec says)."""
-        if self.manager is not None:
-            self.manager.interrupt_kernel()
-        else:
-            self.session.send(self.client.control_channel.socket, "interrupt_request", {})
+    def _wait_for_stop(self, exchange, request_id):
+        deadline = Deadline(_STOP_ANSWER)
+        while request_id not in self._stops and deadline.left() > 0:
+            for channel, msg in self.channel.receive(deadline.left()):
+                self._dispatch(channel, msg, exchange)
+        return self._stops.pop(request_id, None)
 
-    def _wait(self, exchange, timeout):
-        """Read the channels until ``exchange`` has its execute reply and is idle everywhere."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+    def _wait_for_stuck(self, deadline):
+        """An earlier request was stopped but is still running: say so now, or (with a timeout)
+        wait for it to end within that timeout."""
+        if deadline.at is None:
+            raise ShipError("the target is still running an earlier request that was stopped and "
+                            "did not end; wait for it (give a timeout to wait here) or restart "
+                            "the kernel")
+        while self._stuck is not None:
+            if deadline.left() <= 0:
+                raise deadline.timeout(": it is still running an earlier request that was "
+                                       "stopped and did not end; nothing of this one was sent")
+            for channel, msg in self.channel.receive(deadline.left()):
+                self._dispatch(channel, msg, None)
+            if not self.alive:
+                raise KernelDied("the kernel died while running an earlier request")
+
+    def _wait(self, exchange, deadline):
+        """Read the channel until ``exchange`` has its execute reply and is idle everywhere."""
         while exchange.pending or exchange.executed is None:
-            left = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
+            left = deadline.left()
             if left <= 0:
-                raise ShipTimeout(f"no answer from the kernel within {timeout} s")
-            events = dict(self._poller.poll(left * 1000))
-            if not events:
-                if not self.alive:
+                raise deadline.timeout("")
+            received = self.channel.receive(left)
+            if not received and not self.alive:
+                self._comm_id = None
+                raise KernelDied("the kernel died before answering the request")
+            for channel, msg in received:
+                if self._dispatch(channel, msg, exchange):
                     self._comm_id = None
-                    raise KernelDied("the kernel died before answering the request")
-                continue
-            if self._shell in events:
-                reply = self._recv(self._shell)
-                if reply["parent_header"].get("msg_id") == exchange.exec_id:
-                    exchange.executed = reply
-            if self._iopub in events:
-                msg = self._recv(self._iopub)
-                kind, content = msg["msg_type"], msg["content"]
-                parent = msg["parent_header"].get("msg_id")
-                if kind == "status":
-                    if content["execution_state"] == "starting":
-                        self._comm_id = None
-                        raise KernelDied("the kernel restarted while running the request; what "
-                                         "it held is gone")
-                    if content["execution_state"] == "idle":
-                        exchange.pending.discard(parent)
-                elif kind == "comm_msg" and content.get("comm_id") == self._comm_id:
-                    if exchange.on_comm is not None:
-                        exchange.on_comm(msg)
-                elif parent == exchange.exec_id:
-                    _relay(kind, content)
-        return exchange.executed
+                    raise KernelDied("the kernel restarted while running the request; what it "
+                                     "held is gone")
+        return exchange
 
-    def _recv(self, socket):
-        _, parts = self.session.feed_identities(socket.recv_multipart(copy=False), copy=False)
-        return self.session.deserialize(parts, content=True, copy=False)
+    def _drain(self):
+        """Read what arrived between requests; whether the kernel restarted meanwhile."""
+        restarted = False
+        while True:
+            received = self.channel.receive(0)
+            if not received:
+                return restarted
+            for channel, msg in received:
+                restarted |= self._dispatch(channel, msg, None)
 
-    @staticmethod
-    def _execute_error(executed, missing, context=None):
-        """The error to raise for an execution that did not produce what it should have."""
-        content = executed["content"]
-        if content["status"] == "error":
-            return RemoteError(content["ename"], f"{context}: {content['evalue']}" if context
-                               else content["evalue"], _strip_ansi("\n".join(content["traceback"])))
-        if content["status"] == "aborted":
-            return ShipError("the kernel aborted the request (an earlier execution failed)")
-        return ShipError(missing)
+    def _dispatch(self, channel, msg, exchange):
+        """Take one message: for ``exchange`` (or none), a stop answer, or the end of a stuck
+        request. True if it says the kernel (re)started."""
+        kind, content = msg["msg_type"], msg["content"]
+        parent = msg["parent_header"].get("msg_id")
+        if channel == "control":
+            if kind == STOP_REPLY:
+                self._stops[content.get("id")] = content.get("state")
+            return False
+        if channel == "shell":
+            if exchange is not None and parent == exchange.exec_id:
+                exchange.executed = msg
+            return False
+        if kind == "status":
+            state = content["execution_state"]
+            if state == "starting":
+                return True
+            if state == "idle":
+                if parent == self._stuck:
+                    self._stuck = None
+                if exchange is not None:
+                    exchange.pending.discard(parent)
+        elif kind == "comm_msg" and content.get("comm_id") == self._comm_id:
+            if exchange is not None and exchange.on_comm is not None:
+                exchange.on_comm(msg)
+        elif exchange is not None and parent == exchange.exec_id:
+            relay(kind, content)
+        return False
+
+
+class Deadline:
+    """When a call must be over: ``seconds`` from now (``None``: never); one for everything a call
+    does, so that queueing, pushing, running and pulling share it."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def left(self, most=_SLICE):
+        """Seconds to wait next: at most ``most``, never past the deadline (0 or less: passed)."""
+        return most if self.at is None else min(most, self.at - time.monotonic())
+
+    def timeout(self, what):
+        return ShipTimeout(f"no answer from the kernel within {self.seconds:g} s{what}")
 
 
 class _AgentGone(KernelDied):
@@ -398,17 +459,65 @@ class _Exchange:
         self.executed = None
 
 
-def _relay(kind, content):
-    """Write one IOPub output message to the local streams, as plain text."""
-    if kind == "stream":
-        stream = sys.stderr if content["name"] == "stderr" else sys.stdout
-        stream.write(content["text"])
-        stream.flush()
-    elif kind in ("display_data", "update_display_data", "execute_result"):
-        text = content["data"].get("text/plain")
-        if text is not None:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
+class _ReplyUnpickler(pickle.Unpickler):
+    """Loads a reply; a class or function that exists only on the target is named in one line."""
+
+    def find_class(self, module, name):
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            raise ShipError(
+                f"the result holds {module}.{name}, which exists on the target but not here: "
+                f"define it here and push it, or pickle its module by value "
+                f"(%pickle_by_value {module.partition('.')[0]}), before shipping") from None
+
+
+def _load_reply(sealed):
+    return _ReplyUnpickler(io.BytesIO(sealed.pickle), buffers=sealed.buffers).load()
+
+
+# Where the pickler's error paths (``found at obj['args']...``) enter what the user gave.
+_USER_PATHS = [(re.compile(r"obj\['args'\]\['names'\]\['(\w+)'\]"), r"\1"),
+               (re.compile(r"obj\['args'\]\['fn'\]"), "the function"),
+               (re.compile(r"obj\['args'\]\['args'\]\[(\d+)\]"), r"args[\1]"),
+               (re.compile(r"obj\['args'\]\['kwargs'\]\['(\w+)'\]"), r"kwargs['\1']")]
+
+
+def _in_user_terms(error):
+    """``error`` from pickling a request, its path into our request dict rewritten into the names
+    the user gave (``found at lk.handlers[0]``, not ``found at obj['args']['names']['lk']...``)."""
+    message = str(error)
+    for pattern, replacement in _USER_PATHS:
+        message = pattern.sub(replacement, message)
+    if message == str(error):
+        return error
+    try:
+        return type(error)(message)
+    except Exception:
+        return error
+
+
+def _with_hint(error):
+    """The error's message, with how to fix a module that is importable here but not there."""
+    module = error.get("module")
+    top = (module or "").partition(".")[0]
+    if error["type"] != "ModuleNotFoundError" or top not in sys.modules or top == "cloudpickle_ipy":
+        return error["message"]
+    return (f"{error['message']} ({top} is importable here but not on the target: pickle it by "
+            f"value so that its code travels: cloudpickle_ipy.register_pickle_by_value({top}) in "
+            f"a script, %pickle_by_value {top} in IPython)")
+
+
+def _execute_error(executed, missing, context=None):
+    """The error to raise for an execution that did not produce what it should have."""
+    content = executed["content"]
+    if content["status"] == "error":
+        return RemoteError(content["ename"], f"{context}: {content['evalue']}" if context
+                           else content["evalue"], _strip_ansi("\n".join(content["traceback"])))
+    if content["status"] == "aborted":
+        return ShipError("the kernel aborted the request (an earlier execution on it failed); "
+                         "nothing of ours ran")
+    return ShipError(missing)
 
 
 def _strip_ansi(text):

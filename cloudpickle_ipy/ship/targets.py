@@ -18,17 +18,9 @@ Every failure to find or reach a kernel is a :class:`TargetError` with a one-lin
 import atexit
 import json
 import os
-import subprocess
-import sys
-import tempfile
 from collections import namedtuple
 
-from . import ShipError
-from .envelope import PYTHON
-
-
-class TargetError(ShipError):
-    """No such kernel, a dead kernel, a bad connection file: the message is one line."""
+from . import TargetError
 
 
 def connect(target="local", *, timeout=None, startup_timeout=60, namespace=None):
@@ -45,19 +37,13 @@ def _open(spec, namespace, timeout, startup_timeout):
     """``(kernel shown in listings, KernelTarget)`` for ``spec`` (not an alias)."""
     from jupyter_client import KernelClient, KernelManager
 
-    from .kernel import KernelTarget
+    from .channels import zeromq
 
     if is_local(spec):
-        manager, client = start_local_kernel(startup_timeout)
-        try:
-            kernel = KernelTarget(client, manager, owned=True, timeout=timeout, name=spec,
-                                  startup_timeout=startup_timeout)
-        except BaseException:
-            client.stop_channels()
-            manager.shutdown_kernel(now=True)
-            raise
-        atexit.register(kernel.close)
-        return manager.kernel_id, kernel
+        channel = zeromq.start_local(startup_timeout)
+        target = _target(channel, timeout=timeout, name=spec, startup_timeout=startup_timeout)
+        atexit.register(target.close)
+        return channel.kernel, target
     obj = spec
     if isinstance(spec, str) and spec.isidentifier() and namespace is not None and isinstance(
             namespace.get(spec), (KernelManager, KernelClient)):
@@ -65,32 +51,31 @@ def _open(spec, namespace, timeout, startup_timeout):
     if isinstance(obj, KernelManager):
         if not obj.is_alive():
             raise TargetError(f"the kernel of {_shown(spec)} (a KernelManager) is not running")
-        return obj.kernel_id or os.path.basename(obj.connection_file), _target(
-            _client(obj.get_connection_info(), startup_timeout, spec), obj, timeout=timeout,
-            name=_shown(spec), startup_timeout=startup_timeout)
-    if isinstance(obj, KernelClient):
-        return os.path.basename(obj.connection_file) or "(a KernelClient)", _target(
-            _client(obj.get_connection_info(), startup_timeout, spec), timeout=timeout,
-            name=_shown(spec), startup_timeout=startup_timeout)
-    if not isinstance(spec, str) or not spec:
+        kernel = obj.kernel_id or os.path.basename(obj.connection_file)
+        channel = zeromq.connect(obj.get_connection_info(), startup_timeout, kernel, obj)
+    elif isinstance(obj, KernelClient):
+        kernel = os.path.basename(obj.connection_file) or "(a KernelClient)"
+        channel = zeromq.connect(obj.get_connection_info(), startup_timeout, kernel)
+    elif not isinstance(spec, str) or not spec:
         raise TargetError(f"unknown target {spec!r}: expected 'local', 'local:NAME', a connection "
                           f"file, a kernel id, a KernelManager or a KernelClient")
-    path = connection_file(spec)
-    info = read_connection_file(path)
-    return os.path.basename(path), _target(
-        _client(info, startup_timeout, spec), timeout=timeout, name=spec,
-        startup_timeout=startup_timeout)
+    else:
+        path = connection_file(spec)
+        kernel = os.path.basename(path)
+        channel = zeromq.connect(read_connection_file(path), startup_timeout, kernel)
+    return kernel, _target(channel, timeout=timeout, name=_shown(spec),
+                           startup_timeout=startup_timeout)
 
 
-def _target(client, *args, **kwargs):
-    """``KernelTarget(client, ...)``; if that fails (another Python, no agent...), the client's
-    channels (sockets and their thread), which this module opened for it, are stopped."""
+def _target(channel, **options):
+    """``KernelTarget(channel, ...)``; if that fails (another Python, no agent...), the channel is
+    closed (a kernel started for it is shut down)."""
     from .kernel import KernelTarget
 
     try:
-        return KernelTarget(client, *args, **kwargs)
+        return KernelTarget(channel, **options)
     except BaseException:
-        client.stop_channels()
+        channel.close()
         raise
 
 
@@ -147,39 +132,67 @@ class Targets:
     one (a dead kernel named by its connection file is reported after it).
     """
 
-    def __init__(self, *, timeout=None, startup_timeout=60, connect_timeout=10):
+    def __init__(self, *, timeout=None, startup_timeout=60, connect_timeout=10, say=None):
         self.timeout, self.startup_timeout = timeout, startup_timeout
         self.connect_timeout = connect_timeout
+        self.say = say or (lambda line: print(f"cloudpickle_ipy: {line}"))
         self.aliases = {}  # alias -> spec
         self._open = {}  # key (local name, connection file, id of an object) -> _Open
         atexit.register(self.close)
 
-    def alias(self, name, spec):
-        """Name ``spec`` (anything :meth:`get` takes) ``name`` from now on."""
+    def alias(self, name, spec, namespace=None):
+        """Name ``spec`` (anything :meth:`get` takes) ``name`` from now on; a spec that names no
+        kernel (a missing connection file, an unknown kernel id) is refused now, not at first use."""
         if not isinstance(name, str) or not name.isidentifier():
             raise TargetError(f"an alias must be an identifier, not {name!r}")
         if is_local(name):
             raise TargetError(f"{name!r} names the local kernel; choose another alias")
+        previous = self.aliases.get(name)
         self.aliases[name] = spec
+        try:
+            self._key(self._resolve(name), namespace)
+        except BaseException:
+            if previous is None:
+                del self.aliases[name]
+            else:
+                self.aliases[name] = previous
+            raise
 
-    def get(self, spec, namespace=None):
-        """The open target for ``spec`` (opening it on first use); ``namespace``: where a
-        variable holding a KernelManager or KernelClient is looked up."""
+    def unalias(self, name):
+        """Forget alias ``name`` (the kernel it names stays as it is)."""
+        if name not in self.aliases:
+            raise TargetError(f"{name!r} is not an alias (the aliases: "
+                              f"{', '.join(sorted(self.aliases)) or 'none'})")
+        del self.aliases[name]
+        for opened in self._open.values():
+            opened.names.pop(name, None)
+
+    def _resolve(self, spec):
+        """What ``spec`` names once aliases are followed."""
         name, seen = spec, set()
         while isinstance(spec, str) and spec in self.aliases:
             if spec in seen:
                 raise TargetError(f"the alias {name!r} refers to itself")
             seen.add(spec)
             spec = self.aliases[spec]
+        return spec
+
+    def get(self, spec, namespace=None):
+        """The open target for ``spec`` (opening it on first use); ``namespace``: where a
+        variable holding a KernelManager or KernelClient is looked up. A ``local`` kernel that
+        died is replaced by a new one (and said so); another dead kernel is an error."""
+        name, spec = spec, self._resolve(spec)
         key, obj = self._key(spec, namespace)
         opened = self._open.get(key)
         if opened is not None:
-            if not opened.target.alive:
-                self._drop(key)
-                again = " (the next use starts a new one)" if is_local(spec) else ""
-                raise TargetError(f"the kernel of {_shown(name)} ({opened.kernel}) is dead{again}")
-            opened.names.setdefault(_shown(name), None)
-            return opened.target
+            if opened.target.alive:
+                opened.names.setdefault(_shown(name), None)
+                return opened.target
+            self._drop(key)
+            if not is_local(spec):
+                raise TargetError(f"the kernel of {_shown(name)} ({opened.kernel}) is dead")
+            self.say(f"the kernel of {_shown(name)} had died (what it held is gone); starting a "
+                     f"new one")
         startup = self.startup_timeout if is_local(spec) else self.connect_timeout
         kernel, target = _open(obj, namespace, self.timeout, startup)
         self._open[key] = _Open({_shown(name): None}, kernel, target)
@@ -229,73 +242,3 @@ class Targets:
         atexit.unregister(self.close)
         for key in list(self._open):
             self._drop(key)
-
-
-def _client(info, startup_timeout, spec="the target"):
-    from jupyter_client import BlockingKernelClient
-
-    client = BlockingKernelClient()
-    client.load_connection_info(info)
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=startup_timeout)
-    except RuntimeError as exc:
-        client.stop_channels()
-        raise TargetError(f"the kernel of {_shown(spec)} does not answer: {exc}") from None
-    return client
-
-
-def start_local_kernel(startup_timeout=60):
-    """Start ``python -m ipykernel_launcher`` on *this* interpreter; return (manager, client).
-
-    It listens on Unix sockets (the ``ipc`` transport, files next to its connection file) where
-    there are any: local only, and faster than TCP on loopback for large payloads; on TCP
-    otherwise (Windows, or a runtime folder whose path is too long for a socket's).
-
-    The kernel spec is built here rather than looked up: a user-level ``python3`` spec may point
-    at another Python. The kernel's own stdout/stderr (log noise, warnings) go to a temporary file,
-    shown only if it fails to start; the manager keeps it (a restart launches with it again).
-    """
-    from jupyter_client import KernelManager
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-
-    class ThisInterpreter(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):
-            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f",
-                                    "{connection_file}"],
-                              display_name=f"Python {PYTHON}", language="python")
-
-    manager = KernelManager(kernel_name="python3", kernel_spec_manager=ThisInterpreter(),
-                            **_local_transport())
-    log = tempfile.TemporaryFile()
-    manager.start_kernel(stdout=subprocess.DEVNULL, stderr=log)
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=startup_timeout)
-    except RuntimeError as exc:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-        log.seek(0)
-        raise ShipError(f"the local kernel did not start: {exc}\n"
-                        f"{log.read()[-2000:].decode(errors='replace')}") from None
-    return manager, client
-
-
-def _local_transport():
-    """The KernelManager's transport settings: ``ipc`` (Unix sockets named after an absolute path
-    in the Jupyter runtime folder, one name per kernel) where Unix sockets exist and their paths
-    fit, else ``tcp`` (jupyter_client's defaults)."""
-    import uuid
-
-    from jupyter_core.paths import jupyter_runtime_dir
-    from jupyter_core.utils import ensure_dir_exists
-
-    if os.name != "posix":
-        return {}
-    runtime = os.path.abspath(jupyter_runtime_dir())
-    ip = os.path.join(runtime, f"cloudpickle_ipy-{uuid.uuid4().hex[:12]}-ipc")
-    if len(ip) + 6 > 100:  # a socket is <ip>-<port>; sun_path holds 107 (104 on macOS) bytes
-        return {}
-    ensure_dir_exists(runtime, 0o700)
-    return {"transport": "ipc", "ip": ip}

@@ -233,3 +233,12 @@ def test_sealing_copies_no_frame():
     payload = pickle.dumps(array, protocol=5, buffer_callback=buffers.append)
     frames = seal(KEY, "request", "r", payload, buffers, chunk=SMALL_CHUNK)
     assert numpy.shares_memory(numpy.asarray(frames[3]), array)
+
+
+def test_a_header_nested_too_deep_is_malformed_not_a_recursion_error():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(envelope.EnvelopeError, match="malformed envelope: the header is not"):
+        envelope.unseal(KEY, [deep, b"signature", b"pickle"])
+    huge = b'{"format": 2, "pad": "' + b"x" * (2 << 20) + b'"}'
+    with pytest.raises(envelope.EnvelopeError, match="malformed envelope: a header of"):
+        envelope.unseal(KEY, [huge, b"signature", b"pickle"])

@@ -22,7 +22,7 @@ def test_timeout_then_stale_messages_are_ignored(kernel, capsys):
 
 def test_restart_mid_request_then_reconnect(kernel):
     kernel.push(before=1)
-    timer = threading.Timer(0.5, kernel.manager.restart_kernel, kwargs={"now": True})
+    timer = threading.Timer(0.5, kernel.channel.manager.restart_kernel, kwargs={"now": True})
     timer.start()
     try:
         with pytest.raises(KernelDied):
@@ -46,7 +46,7 @@ def test_killed_mid_run_is_a_clear_error_within_the_timeout():
             target.push(x=1)
     finally:
         target.close()
-    assert not target.manager.has_kernel
+    assert not target.channel.manager.has_kernel
     with pytest.raises(ShipError, match="closed"):
         target.run("1")
 
@@ -55,11 +55,11 @@ def test_restart_between_requests_reconnects_even_without_a_manager():
     """A restart made elsewhere (a notebook's "Restart"): the next request starts the agent again."""
     owner = cloudpickle_ipy.connect("local", timeout=30)
     try:
-        with cloudpickle_ipy.connect(owner.manager.client(), timeout=30) as target:
-            assert target.manager is None
+        with cloudpickle_ipy.connect(owner.channel.manager.client(), timeout=30) as target:
+            assert target.channel.manager is None
             target.push(before=1)
-            owner.manager.restart_kernel(now=True)
-            owner.client.wait_for_ready(timeout=30)
+            owner.channel.manager.restart_kernel(now=True)
+            owner.channel.client.wait_for_ready(timeout=30)
             assert target.run("'before' in globals()") is False
             assert target.call(lambda: 5) == 5
     finally:

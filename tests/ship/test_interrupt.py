@@ -33,8 +33,8 @@ def test_ctrl_c_interrupts_the_kernel_through_its_manager(kernel):
 
 
 def test_ctrl_c_without_a_manager_interrupts_by_message(kernel):
-    with cloudpickle_ipy.connect(kernel.manager.client(), timeout=60) as target:
-        assert target.manager is None
+    with cloudpickle_ipy.connect(kernel.channel.manager.client(), timeout=60) as target:
+        assert target.channel.manager is None
         assert _interrupted_run(target) < 5
         start = time.monotonic()
         assert target.run("finished") is False

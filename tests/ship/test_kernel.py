@@ -133,7 +133,7 @@ def test_second_target_on_the_same_kernel(kernel):
     from cloudpickle_ipy.ship.targets import connect
 
     kernel.push(shared="yes")
-    with connect(kernel.manager, timeout=30) as other:
+    with connect(kernel.channel.manager, timeout=30) as other:
         assert other.pull("shared") == "yes" and not other.owned
     assert kernel.alive and kernel.pull("shared") == "yes"  # closing it left the kernel up
 
@@ -167,3 +167,32 @@ def test_module_sources_shipped_once_per_change(kernel, tmp_path, monkeypatch):
         core.unregister_pickle_by_value(sys.modules["edited_pkg_ship"])
         for name in [n for n in sys.modules if n.startswith("edited_pkg_ship")]:
             del sys.modules[name]
+
+
+def test_a_script_calling_code_the_target_cannot_import_is_told_how_to_fix_it(tmp_path):
+    from tests.fresh import run_script
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "script_only_lib.py").write_text("def f(x):\n    return x + 1\n")
+    out = run_script(f"""
+        import sys
+        sys.path.insert(0, {str(lib)!r})  # importable by the script, not by its kernel
+        import cloudpickle_ipy, script_only_lib
+        from cloudpickle_ipy.ship import RemoteError
+        with cloudpickle_ipy.connect("local", timeout=60) as kernel:
+            try:
+                kernel.call(script_only_lib.f, 1)
+            except RemoteError as exc:
+                print(str(exc).splitlines()[0])
+            cloudpickle_ipy.register_pickle_by_value(script_only_lib)
+            print(kernel.call(script_only_lib.f, 1))
+    """, cwd=tmp_path)
+    first, second = out.decode().splitlines()
+    assert first == (
+        "ModuleNotFoundError: the payload could not be loaded on the target: ModuleNotFoundError: "
+        "No module named 'script_only_lib' (script_only_lib is importable here but not on the "
+        "target: pickle it by value so that its code travels: "
+        "cloudpickle_ipy.register_pickle_by_value(script_only_lib) in a script, "
+        "%pickle_by_value script_only_lib in IPython)")
+    assert second == "2"

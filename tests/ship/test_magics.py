@@ -168,3 +168,45 @@ def test_push_and_pull_magics(ip):
                            "target: not_there")
     result, _, err = run(ip, "%cloudpickle_push local not_here")
     assert "not defined here: not_here" in err
+
+
+def test_pushing_something_unpicklable_names_the_users_name(ip):
+    ip.user_ns["lk"] = threading.Lock()
+    result, _, err = ship(ip, "lk.locked()")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert err.strip().splitlines() == ["UsageError: %%cloudpickle_ship: cannot push: cannot "
+                                        "pickle '_thread.lock' object: found at lk"]
+
+
+def test_ctrl_c_is_one_line(ip):
+    import _thread
+
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer.start()
+    try:
+        result, out, err = ship(ip, "import time\ntime.sleep(30)\nnever = 1")
+    finally:
+        timer.join()
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert (out + err).strip().splitlines() == ["interrupted; the run on the target was "
+                                                "interrupted too"]
+    assert ok(ship(ip, "'never' in globals()")[0]) is False
+
+
+def test_a_result_whose_class_exists_only_on_the_target_is_one_line(ip, tmp_path):
+    # The module is written on the target's side only: this process cannot import it.
+    result, _, err = ship(ip, f"""
+        import pathlib, sys
+        folder = pathlib.Path({str(tmp_path / "there")!r})
+        folder.mkdir()
+        (folder / "only_there_mod.py").write_text("class Thing:\\n    pass\\n")
+        sys.path.insert(0, str(folder))
+        import only_there_mod
+        only_there_mod.Thing()
+    """)
+    assert isinstance(result.error_in_exec, UsageError)
+    assert err.strip().splitlines() == [
+        "UsageError: %%cloudpickle_ship: the result holds only_there_mod.Thing, which exists on "
+        "the target but not here: define it here and push it, or pickle its module by value "
+        "(%pickle_by_value only_there_mod), before shipping"]
+    assert ok(ship(ip, "1 + 1")[0]) == 2

@@ -2,6 +2,7 @@
 ``local`` and ``local:NAME``, an alias, a kernel started separately (named by its connection file
 or by an id fragment in the Jupyter runtime folder), a KernelManager held in a variable, the
 listing, and the one-line errors."""
+import json
 import os
 import re
 import subprocess
@@ -12,7 +13,9 @@ import pytest
 from IPython.core.error import UsageError
 
 from cloudpickle_ipy.extension import state_of
-from cloudpickle_ipy.ship.targets import TargetError, Targets, start_local_kernel
+from cloudpickle_ipy.ship import ShipError
+from cloudpickle_ipy.ship.channels.zeromq import start_local
+from cloudpickle_ipy.ship.targets import TargetError, Targets
 from tests.ship.test_magics import loaded_shell, ok, run
 
 PID = "import os\nos.getpid()"
@@ -77,7 +80,7 @@ def test_local_kernels_are_kept_per_name_and_listed(ip):
     table = repr(ok(run(ip, "%cloudpickle_target")[0]))
     python = "%d.%d" % sys.version_info[:2]
     for name, spec in (("local", "local"), ("local:two, spare", "local:two")):
-        kernel = targets.get(spec).manager.kernel_id
+        kernel = targets.get(spec).channel.manager.kernel_id
         assert any(line.startswith(name + "  ") and kernel in line and python in line
                    and line.endswith("alive") for line in table.splitlines())
 
@@ -98,8 +101,9 @@ def test_separate_kernel_by_path_and_by_id_fragment(ip, separate):
 
 
 def test_kernel_manager_in_a_variable(ip):
-    manager, client = start_local_kernel()
-    client.stop_channels()
+    channel = start_local()
+    manager = channel.manager
+    channel.client.stop_channels()
     try:
         ip.user_ns["km"] = manager
         assert ok(ship(ip, "km", PID)[0]) == manager.provisioner.pid
@@ -149,7 +153,7 @@ def test_local_kernels_listen_on_unix_sockets_removed_at_close():
     import cloudpickle_ipy
 
     with cloudpickle_ipy.connect("local", timeout=60) as target:
-        manager = target.manager
+        manager = target.channel.manager
         assert manager.transport == "ipc" and os.path.isabs(manager.ip)
         sockets = [f"{manager.ip}-{manager.shell_port}", f"{manager.ip}-{manager.iopub_port}"]
         assert all(os.path.exists(s) for s in sockets)
@@ -157,28 +161,70 @@ def test_local_kernels_listen_on_unix_sockets_removed_at_close():
     assert not any(os.path.exists(s) for s in sockets)
 
 
-def test_a_failed_connection_stops_the_channels_it_opened(monkeypatch):
-    # E.g. a kernel on another Python: the KernelTarget refuses it; its client must not leak.
-    from jupyter_client import BlockingKernelClient
+def test_a_refused_connection_stops_the_channels_it_opened(tmp_path):
+    """A kernel refused at connect (it does not sign its messages; it does not answer in time)
+    leaves no channel behind: no socket thread of ours keeps running."""
+    import threading
 
     import cloudpickle_ipy
-    from cloudpickle_ipy.ship import ShipError, kernel
 
-    manager, client = start_local_kernel()
-    stopped = []
-    stop = BlockingKernelClient.stop_channels
-    monkeypatch.setattr(BlockingKernelClient, "stop_channels",
-                        lambda self: (stopped.append(self), stop(self))[1])
-
-    def refuse(self, *args, **kwargs):
-        raise ShipError("refused")
-
+    channel = start_local()
     try:
-        monkeypatch.setattr(kernel.KernelTarget, "__init__", refuse)
-        with pytest.raises(ShipError, match="refused"):
-            cloudpickle_ipy.connect(manager)
-        assert len(stopped) == 1 and stopped[0] is not client
-        assert not stopped[0].channels_running
+        info = channel.manager.get_connection_info()
+        unsigned = tmp_path / "kernel-unsigned.json"
+        unsigned.write_text(json.dumps({**info, "key": ""}))
+        before = set(threading.enumerate())
+        with pytest.raises(TargetError, match="empty connection key"):
+            cloudpickle_ipy.connect(str(unsigned))
+        with pytest.raises(ShipError, match="does not answer|no answer"):
+            cloudpickle_ipy.connect(channel.manager, startup_timeout=0.001)
+        assert set(threading.enumerate()) - before == set()
     finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
+        channel.close()
+
+
+def test_an_alias_to_no_kernel_is_refused_when_made_and_aliases_can_be_removed(ip, tmp_path):
+    missing = tmp_path / "kernel-missing.json"
+    assert error_line(ip, f"%cloudpickle_target gone {missing}") == (
+        f"UsageError: %cloudpickle_target: no such connection file: {missing}")
+    assert "gone" not in state_of(ip).targets.aliases
+    ok(run(ip, "%cloudpickle_target mine local")[0])
+    assert state_of(ip).targets.aliases["mine"] == "local"
+    ok(run(ip, "%cloudpickle_target -r mine")[0])
+    assert "mine" not in state_of(ip).targets.aliases
+    assert "mine" not in repr(ok(run(ip, "%cloudpickle_target")[0]))
+    assert error_line(ip, "%cloudpickle_target -r mine").startswith(
+        "UsageError: %cloudpickle_target -r: 'mine' is not an alias (the aliases: ")
+
+
+def test_a_dead_local_kernel_is_replaced_at_the_next_ship(ip):
+    import signal
+
+    first = ok(ship(ip, "local:phoenix", PID)[0])
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    target = state_of(ip).targets.get("local:phoenix")
+    while target.alive:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    result, out, _ = ship(ip, "local:phoenix", PID)
+    assert ok(result) not in (first, os.getpid())
+    assert "cloudpickle_ipy: the kernel of local:phoenix had died (what it held is gone); " \
+           "starting a new one" in out
+
+
+def test_a_kernel_without_a_connection_key_is_refused_in_one_line(ip, tmp_path):
+    channel = start_local()
+    try:
+        unsigned = tmp_path / "kernel-unsigned-key.json"
+        unsigned.write_text(json.dumps({**channel.manager.get_connection_info(), "key": ""}))
+        assert error_line(ip, f"%%cloudpickle_ship {unsigned}\n1") == (
+            "UsageError: %%cloudpickle_ship: the kernel kernel-unsigned-key.json has an empty "
+            "connection key (message signing off), so payloads sent to it could not be "
+            "authenticated; start it with a key (Jupyter's default)")
+        # Refused before anything was sent: the agent was never installed there.
+        reply = channel.client.execute_interactive("", timeout=30, user_expressions={
+            "agent": "'cloudpickle_ipy.ship.agent' in __import__('sys').modules"})
+        assert reply["content"]["user_expressions"]["agent"]["data"]["text/plain"] == "False"
+    finally:
+        channel.close()
