@@ -116,7 +116,7 @@ def measure(size, repeat, budget):
 
     from cloudpickle_ipy import core
     from cloudpickle_ipy.extension import state_of
-    from cloudpickle_ipy.ship.modules import SourceTracker
+    from cloudpickle_ipy.ship.sources import SourceTracker
 
     with contextlib.suppress(ImportError):
         import numpy  # noqa: F401  (a big installed package, as in a real notebook)

@@ -26,7 +26,7 @@ import zmq
 from .. import core
 from . import KernelDied, PayloadRefused, RemoteError, ShipError, ShipTimeout, bootstrap, envelope
 from .agent import NOT_INSTALLED, TARGET_NAME
-from .modules import SourceTracker
+from .sources import SourceTracker
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives

@@ -1,0 +1,233 @@
+"""A module in memory and its source file on disk: reading a source safely, and telling whether the
+code this process runs is the code its file holds now.
+
+Reading never blocks and never balloons: a path that is now a FIFO, a device or a socket is refused
+before it is opened (a FIFO would wait for a writer, ``/dev/zero`` never ends), and so is a file
+larger than :data:`MAX_SOURCE_BYTES`.
+
+Whether the code running is the file's: the file is compiled and compared, line numbers aside, with
+the code objects in memory: every function and method the module defines, and the whole module's
+code as the standard loader cached it at import (its ``.pyc``), when that cache says the file changed
+since. A module reloaded in place (``importlib.reload``, ``%autoreload``) gets a new ``__spec__``:
+callers compare it to tell that the code in memory was read anew.
+"""
+import functools
+import importlib.machinery
+import importlib.util
+import marshal
+import os
+import stat
+import sys
+import types
+
+MAX_SOURCE_BYTES = 16 * 2**20  # 16 MiB: far above any hand-written module (the largest of the
+# standard library is under 1 MiB), far below what would strain a client or a kernel
+
+_CODE = types.CodeType
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+class NotASource(ValueError):
+    """A path that is not a regular file of reasonable size; the message says what it is."""
+
+
+def signature(path):
+    """What changes when the file is edited: (mtime in ns, size); None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def read_source(path, limit=MAX_SOURCE_BYTES, head=False):
+    """The bytes of the regular file ``path`` (with ``head``, only its first ``limit`` bytes);
+    :class:`NotASource` if it is something else or larger than ``limit`` bytes, ``OSError`` if it
+    cannot be read."""
+    _check_regular(path, os.stat(path), None if head else limit)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _check_regular(path, os.fstat(fd), None if head else limit)  # replaced since the stat
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if head:
+        return data[:limit]
+    if size > limit:  # grew while it was read
+        raise NotASource(f"{path} is larger than {limit >> 20} MiB")
+    return data
+
+
+def _check_regular(path, st, limit):
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        raise NotASource(f"{path} is {kind}, not a regular file")
+    if limit is not None and st.st_size > limit:
+        raise NotASource(f"{path} is larger than {limit >> 20} MiB ({st.st_size / 2**20:,.0f} MiB)")
+
+
+def pyc_header(module, whole=False):
+    """(source mtime in s, source size) from the header of the ``.pyc`` the standard loader wrote
+    when it imported ``module`` (with ``whole``: and the pyc's bytes); None if there is no such pyc
+    to trust (no bytecode written, another loader, another Python's pyc, or a hash-based one)."""
+    namespace = module.__dict__
+    if (sys.dont_write_bytecode
+            or not isinstance(namespace.get("__loader__"), importlib.machinery.SourceFileLoader)):
+        return None
+    try:
+        data = read_source(namespace["__cached__"], **({} if whole else {"limit": 16, "head": True}))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER or data[4:8] != bytes(4):
+        return None
+    header = int.from_bytes(data[8:12], "little"), int.from_bytes(data[12:16], "little")
+    return (header, data) if whole else header
+
+
+def pyc_is_of(header, file_signature):
+    """Whether a pyc header describes the file with ``file_signature`` (as the loader checks)."""
+    mtime_ns, size = file_signature
+    return header == ((mtime_ns // 1_000_000_000) & 0xFFFFFFFF, size & 0xFFFFFFFF)
+
+
+def edited_since_import(module, file_signature):
+    """Whether the source changed since ``module`` was imported, judged by its pyc header alone
+    (cheap: for modules imported before anything of ours looked at them)."""
+    header = pyc_header(module) if file_signature is not None else None
+    return header is not None and not pyc_is_of(header, file_signature)
+
+
+class RunningCode:
+    """The code ``module`` runs, as found equal to its file's (see :func:`running_code`): what a later
+    version of the file is compared with while the module is not reloaded."""
+
+    __slots__ = ("module", "spec", "code")
+
+    def __init__(self, module, code):
+        self.module, self.spec, self.code = module, module.__dict__.get("__spec__"), code
+
+    def current(self, module):
+        """Whether ``module`` still runs this code: the same module object, not reloaded since."""
+        return module is self.module and module.__dict__.get("__spec__") is self.spec
+
+    def differs(self, source):
+        """Why ``source`` (the file now) is not this code, in a few words; None when it is."""
+        code = _compile(source, self.module.__dict__.get("__file__"))
+        if isinstance(code, str):
+            return code
+        code = comparable(code)
+        if code == self.code:
+            return None
+        before = {}
+        for nested in _nested(self.code):
+            before.setdefault(_key(nested), []).append(_shallow(nested))
+        for nested in _nested(code):  # name the first function or class whose own code changed
+            same = before.get(_key(nested), [])
+            if _shallow(nested) not in same:
+                return f"{_key(nested)} differs"
+            same.remove(_shallow(nested))
+        return "module-level code differs"
+
+
+def running_code(module, source, file_signature):
+    """(:class:`RunningCode`, None) when ``module`` runs the code of ``source`` (its file's bytes now,
+    with ``file_signature``), else (None, why not in a few words)."""
+    filename = module.__dict__.get("__file__")
+    code = _compile(source, filename)
+    if isinstance(code, str):
+        return None, code
+    on_disk = {}
+    for nested in _nested(code):
+        on_disk.setdefault(_key(nested), []).append(comparable(nested))
+    for function_code in _functions(module, filename):
+        if comparable(function_code) not in on_disk.get(_key(function_code), ()):
+            return None, f"{_key(function_code)} differs"
+    whole = comparable(code)
+    found = pyc_header(module, whole=True)
+    if found is not None and not pyc_is_of(found[0], file_signature):
+        try:  # the file changed since the loader cached it: compare with what it cached
+            cached = marshal.loads(memoryview(found[1])[16:])
+        except (EOFError, ValueError, TypeError):
+            cached = None
+        if isinstance(cached, _CODE) and comparable(cached) != whole:
+            return None, "module-level code differs"
+    return RunningCode(module, whole), None
+
+
+def _compile(source, filename):
+    """The module's code as the standard loader compiles it, or why it does not compile."""
+    try:
+        return compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"does not compile: {exc.msg} (line {exc.lineno})"
+    except ValueError as exc:  # null bytes
+        return f"does not compile: {exc}"
+
+
+def comparable(code):
+    """``code`` without its line numbers, nested code objects included: equal for two versions of
+    a file that differ only by comments, blank lines or lines moved."""
+    consts = code.co_consts
+    if "__firstlineno__" in code.co_names:  # a class body stores its first line (Python 3.13+)
+        consts = tuple(None if type(c) is int and c == code.co_firstlineno else c for c in consts)
+    consts = tuple(comparable(c) if isinstance(c, _CODE) else c for c in consts)
+    lines = {"co_linetable": b""} if hasattr(code, "co_linetable") else {"co_lnotab": b""}
+    return code.replace(co_firstlineno=1, co_consts=consts, **lines)
+
+
+def _nested(code):
+    """Every code object inside ``code``, at any depth."""
+    for const in code.co_consts:
+        if isinstance(const, _CODE):
+            yield const
+            yield from _nested(const)
+
+
+def _shallow(code):
+    """``code`` with the code objects nested in it replaced by their names: what changes only when
+    its own lines do."""
+    return code.replace(co_consts=tuple(("<code>", _key(c)) if isinstance(c, _CODE) else c
+                                        for c in code.co_consts))
+
+
+def _key(code):
+    """What matches a function's code in memory with its version on disk: its qualified name
+    (Python 3.11+), else its name (``__qualname__`` may be a decorator's copy)."""
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def _functions(module, filename):
+    """The code of every function and method ``module`` holds that was compiled from ``filename``:
+    found in its namespace, in its classes (nested ones too), through decorators that keep
+    ``__wrapped__``, static and class methods, properties and cached properties."""
+    name = module.__name__
+    seen = set()
+    stack = list(module.__dict__.values())
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, types.FunctionType):
+            if obj.__code__.co_filename == filename:
+                yield obj.__code__
+            wrapped = obj.__dict__.get("__wrapped__")
+            if wrapped is not None:
+                stack.append(wrapped)
+        elif isinstance(obj, type):
+            if obj.__dict__.get("__module__") == name:
+                stack.extend(obj.__dict__.values())
+        elif isinstance(obj, (staticmethod, classmethod)):
+            stack.append(obj.__func__)
+        elif isinstance(obj, property):
+            stack.extend(f for f in (obj.fget, obj.fset, obj.fdel) if f is not None)
+        elif isinstance(obj, functools.cached_property):
+            stack.append(obj.func)
