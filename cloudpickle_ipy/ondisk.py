@@ -106,60 +106,66 @@ def edited_since_import(module, file_signature):
 
 
 class RunningCode:
-    """The code ``module`` runs, as found equal to its file's (see :func:`running_code`): what a later
-    version of the file is compared with while the module is not reloaded."""
+    """What :func:`running_code` found ``module`` running: its module-level code (``skeleton``, None
+    if unknown), and how the module looked then, to tell whether anything reloaded or patched it
+    since (``importlib.reload`` gives a new ``__spec__``; IPython's autoreload may patch functions
+    and globals in place, keeping it)."""
 
-    __slots__ = ("module", "spec", "code")
+    __slots__ = ("module", "spec", "stamp", "skeleton")
 
-    def __init__(self, module, code):
-        self.module, self.spec, self.code = module, module.__dict__.get("__spec__"), code
+    def __init__(self, module, skeleton):
+        self.module, self.spec, self.stamp = module, module.__dict__.get("__spec__"), _stamp(module)
+        self.skeleton = skeleton
 
     def current(self, module):
-        """Whether ``module`` still runs this code: the same module object, not reloaded since."""
-        return module is self.module and module.__dict__.get("__spec__") is self.spec
-
-    def differs(self, source):
-        """Why ``source`` (the file now) is not this code, in a few words; None when it is."""
-        code = _compile(source, self.module.__dict__.get("__file__"))
-        if isinstance(code, str):
-            return code
-        code = comparable(code)
-        if code == self.code:
-            return None
-        before = {}
-        for nested in _nested(self.code):
-            before.setdefault(_key(nested), []).append(_shallow(nested))
-        for nested in _nested(code):  # name the first function or class whose own code changed
-            same = before.get(_key(nested), [])
-            if _shallow(nested) not in same:
-                return f"{_key(nested)} differs"
-            same.remove(_shallow(nested))
-        return "module-level code differs"
+        """Whether ``module`` is untouched since: the same object, spec, and namespace values."""
+        return (module is self.module and module.__dict__.get("__spec__") is self.spec
+                and _stamp(module) == self.stamp)
 
 
-def running_code(module, source, file_signature):
-    """(:class:`RunningCode`, None) when ``module`` runs the code of ``source`` (its file's bytes now,
-    with ``file_signature``), else (None, why not in a few words)."""
+def running_code(module, source, file_signature, before=None):
+    """Whether ``module`` runs the code of ``source`` (its file's bytes now, with
+    ``file_signature``): (:class:`RunningCode`, None) when it does, (RunningCode, why not in a few
+    words) when it does not. ``before``: what the previous call found.
+
+    Functions and methods are compared with those in memory. Module-level code (and class bodies),
+    which ran once, is compared with what ran: known from ``before`` while nothing touched the
+    module since; from the ``.pyc`` the loader wrote at import, when the file changed since and
+    nothing is known; and taken from the file when the module was reloaded or patched since."""
+    untouched = before is not None and before.current(module)
+    ran = before.skeleton if untouched else None
     filename = module.__dict__.get("__file__")
     code = _compile(source, filename)
     if isinstance(code, str):
-        return None, code
+        return RunningCode(module, ran), code
     on_disk = {}
     for nested in _nested(code):
         on_disk.setdefault(_key(nested), []).append(comparable(nested))
     for function_code in _functions(module, filename):
         if comparable(function_code) not in on_disk.get(_key(function_code), ()):
-            return None, f"{_key(function_code)} differs"
-    whole = comparable(code)
+            return RunningCode(module, ran), f"{_key(function_code)} differs"
+    skeleton = _skeleton(comparable(code))
+    if ran is None and (before is None or untouched):
+        ran = _cached_skeleton(module, file_signature)
+    if ran is not None and ran != skeleton:
+        return RunningCode(module, ran), "module-level code differs"
+    return RunningCode(module, skeleton), None
+
+
+def _cached_skeleton(module, file_signature):
+    """The module-level code of the ``.pyc`` the loader wrote at import, if the file changed since."""
     found = pyc_header(module, whole=True)
-    if found is not None and not pyc_is_of(found[0], file_signature):
-        try:  # the file changed since the loader cached it: compare with what it cached
-            cached = marshal.loads(memoryview(found[1])[16:])
-        except (EOFError, ValueError, TypeError):
-            cached = None
-        if isinstance(cached, _CODE) and comparable(cached) != whole:
-            return None, "module-level code differs"
-    return RunningCode(module, whole), None
+    if found is None or pyc_is_of(found[0], file_signature):
+        return None
+    try:
+        cached = marshal.loads(memoryview(found[1])[16:])
+    except (EOFError, ValueError, TypeError):
+        return None
+    return _skeleton(comparable(cached)) if isinstance(cached, _CODE) else None
+
+
+def _stamp(module):
+    return tuple(map(id, module.__dict__.values()))
 
 
 def _compile(source, filename):
@@ -191,11 +197,20 @@ def _nested(code):
             yield from _nested(const)
 
 
-def _shallow(code):
-    """``code`` with the code objects nested in it replaced by their names: what changes only when
-    its own lines do."""
-    return code.replace(co_consts=tuple(("<code>", _key(c)) if isinstance(c, _CODE) else c
-                                        for c in code.co_consts))
+def _skeleton(code):
+    """``code`` (already :func:`comparable`) with the bodies of the functions it defines replaced by
+    their names: what runs once, at import (module level, class bodies, comprehensions there)."""
+    consts = []
+    for const in code.co_consts:
+        if isinstance(const, _CODE):
+            function = const.co_flags & _NEWLOCALS and const.co_name not in _INLINE
+            const = ("<function>", _key(const)) if function else _skeleton(const)
+        consts.append(const)
+    return code.replace(co_consts=tuple(consts))
+
+
+_NEWLOCALS = 0x0002  # inspect.CO_NEWLOCALS: a function's body (not a class body, not a module)
+_INLINE = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})  # run where defined
 
 
 def _key(code):

@@ -32,6 +32,7 @@ class SourceTracker:
     def __init__(self):
         self._changes = FileChanges()
         self._registered = set()
+        self._modules_mark = None  # (len, last name, last module) of sys.modules at the last look
         self._roots = {}  # registered name not inside another registered one -> its _Root
         self._folders = {}  # folder being listed -> its _Folder
         self._files = {}  # module name -> its _Source
@@ -58,13 +59,12 @@ class SourceTracker:
                 if path in changed:  # read it again even if its stat looks the same (coarse mtime)
                     self._files[name].signature = None
                 self._check.add(name)
-        if registered != self._registered:
-            self._registered = registered = set(registered)
-            roots = {name for name in registered if not _inside(name, registered)}
-            for name in self._roots.keys() - roots:
-                self._drop_root(name)
-            for name in sorted(roots - self._roots.keys()):
-                self._add_root(name)
+        modules = sys.modules
+        mark = (len(modules), next(reversed(modules), None))  # imports append to sys.modules
+        mark += (modules.get(mark[1]),)
+        if registered != self._registered or mark != self._modules_mark:
+            self._modules_mark = mark
+            self._update_roots(registered)
         for name in self._stale:
             if self._files[name].reloaded():
                 self._check.add(name)
@@ -91,9 +91,20 @@ class SourceTracker:
 
     # --- what is registered -----------------------------------------------------------------------
 
+    def _update_roots(self, registered):
+        """Follow what is registered: the names outside any other registered package, each with
+        the module now imported under it (one imported anew, from elsewhere, is listed anew)."""
+        self._registered = registered = set(registered)
+        roots = {name for name in registered if not _inside(name, registered)}
+        for name in [name for name, root in self._roots.items()
+                     if name not in roots or sys.modules.get(name) is not root.module]:
+            self._drop_root(name)
+        for name in sorted(roots - self._roots.keys()):
+            self._add_root(name)
+
     def _add_root(self, name):
-        root = self._roots[name] = _Root()
         module = sys.modules.get(name)
+        root = self._roots[name] = _Root(module)
         if not isinstance(module, types.ModuleType):
             return
         namespace = module.__dict__
@@ -238,12 +249,12 @@ class SourceTracker:
 
 
 class _Root:
-    """A registered module: the folders listed for it and the module names found."""
+    """A registered module: the module, the folders listed for it and the module names found."""
 
-    __slots__ = ("folders", "names")
+    __slots__ = ("module", "folders", "names")
 
-    def __init__(self):
-        self.folders, self.names = set(), set()
+    def __init__(self, module):
+        self.module, self.folders, self.names = module, set(), set()
 
 
 class _Folder:
@@ -260,46 +271,34 @@ class _Source:
     """One module's source file, as last read, and how it relates to the code running here."""
 
     __slots__ = ("name", "filename", "is_package", "root", "signature", "digest", "source",
-                 "problem", "code", "running", "seen")
+                 "problem", "code", "running")
 
     def __init__(self, name, filename, is_package, root):
         self.name, self.filename, self.is_package, self.root = name, filename, is_package, root
         self.signature = self.digest = self.source = self.problem = None
-        self.code = None  # the ondisk.RunningCode found equal to the file, while not reloaded
-        self.running = None  # sha256 of a source whose code is the one running here
-        self.seen = None  # (module, __spec__) when the file was last compared with it
+        self.code = None  # what ondisk.running_code found last, if the module is imported here
+        self.running = None  # sha256 of a source whose code is the one running here, if known
 
     def reloaded(self):
-        """Whether the module was imported, removed or reloaded since it was last compared."""
-        now = _imported(self.name)
-        if now is None or self.seen is None:
-            return (now is None) != (self.seen is None)
-        return now[0] is not self.seen[0] or now[1] is not self.seen[1]
+        """Whether the module imported here was removed, reloaded or patched since it was last
+        compared with its file."""
+        return self.code is not None and not self.code.current(sys.modules.get(self.name))
 
     def verify(self, data, signature):
         """Why the code running here is not what ``data`` (the file now) holds, or None (also when
         the module is not imported here: importing it would run the file)."""
-        self.seen = now = _imported(self.name)
-        if now is None or not _same_file(now[0].__dict__.get("__file__"), self.filename):
-            self.seen = self.code = self.running = None
+        module = sys.modules.get(self.name)
+        if not isinstance(module, types.ModuleType) or not _same_file(
+                module.__dict__.get("__file__"), self.filename):
+            self.code = self.running = None
             return None
-        module = now[0]
-        if self.code is None or not self.code.current(module):
-            self.code, reason = ondisk.running_code(module, data, signature)
-            self.running = self.digest if self.code is not None else None
-        elif self.digest == self.running:
-            reason = None
-        else:
-            reason = self.code.differs(data)
-            if reason is None:
-                self.running = self.digest
+        untouched = self.code is not None and self.code.current(module)
+        self.code, reason = ondisk.running_code(module, data, signature, self.code)
+        if reason is None:
+            self.running = self.digest
+        elif not untouched:  # reloaded since: the source last found running is not any more
+            self.running = None
         return reason
-
-
-def _imported(name):
-    """(module, its __spec__) if ``name`` is imported, else None."""
-    module = sys.modules.get(name)
-    return (module, module.__dict__.get("__spec__")) if isinstance(module, types.ModuleType) else None
 
 
 def _inside(name, registered):
