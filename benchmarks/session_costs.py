@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import gc
 import importlib
-import inspect
 import io
 import json
 import os
@@ -39,6 +38,7 @@ import time
 from pathlib import Path
 
 from compare_picklers import git_revision, machine, report_header
+from watcher_overhead import autoreload_cell
 
 OURS = "cloudpickle_ipy"
 
@@ -91,25 +91,6 @@ def write_modules(root, size):
     return pkgs, root / "lib"
 
 
-def autoreload_cell(shell):
-    """What ``%autoreload 2`` runs around each cell."""
-    from IPython.extensions.autoreload import AutoreloadMagics
-
-    magics = AutoreloadMagics(shell)
-    magics._reloader.enabled = True
-    magics._reloader.check_all = True
-    takes_info = len(inspect.signature(magics.pre_run_cell).parameters) == 1
-
-    def cell():
-        if takes_info:
-            magics.pre_run_cell(None)
-        else:
-            magics.pre_run_cell()
-        magics.post_execute_hook()
-
-    return cell
-
-
 def measure(size, repeat, budget):
     """Everything for one size, in this process (a child of :func:`main`)."""
     from IPython.core.interactiveshell import InteractiveShell
@@ -142,7 +123,7 @@ def measure(size, repeat, budget):
         registry = core.list_registry_pickle_by_value()
         result["registered"] = len(registry & {f"m{i}" for i in range(size)})
 
-        times = timed_calls({"watcher": state.pre_run_cell, "autoreload": autoreload_cell(shell)},
+        times = timed_calls({"watcher": state.pre_run_cell, "autoreload": autoreload_cell(shell, 2)},
                             repeat, budget)
         result["cell"] = {name: summary(ns) for name, ns in times.items()}
 
@@ -204,7 +185,7 @@ def print_report(header, results):
         print(row.format(f"{r['size']:,}", *cells, f"{r['first_request_modules_ms']:.0f}",
                          f"{r['first_request_package_ms']:.0f}"))
     print()
-    print(f"first check (classifies and registers the N modules), ms: "
+    print("first check (classifies and registers the N modules), ms: "
           + ", ".join(f"{r['size']:,}: {r['first_check_ms']:.0f}" for r in results))
     resent = [r["size"] for r in results if r["resent"]]
     print("nothing re-sent when nothing changed: " + ("yes" if not resent else f"NO at {resent}"))

@@ -9,23 +9,24 @@ get a later mtime (``os.utime``) so that the .pyc check sees them as a real edit
 import importlib
 import os
 import sys
-import textwrap
 
 import pytest
-from IPython.extensions.autoreload import ModuleReloader
 
 from cloudpickle_ipy import core, filechanges, ondisk
 from cloudpickle_ipy.ship import ModuleChangedOnDisk, connect, sources
+from tests.extension.test_watcher import write
 from tests.fresh import define, run_script
 from tests.fs_calls import FileSystemCalls
+from tests.ship.test_magics import loaded_shell, ok, run, ship
 
 COLLECTING = (sources, ondisk, filechanges)  # the code that runs before each request to find sources
 
 
 @pytest.fixture
 def modules(tmp_path, monkeypatch):
-    """``modules(name, source)`` writes ``tmp_path/name.py`` (``pkg/mod`` for a package's module);
-    ``modules.use(*names)`` imports and registers them. Everything is forgotten afterwards."""
+    """``modules(name, source, later=0)`` writes ``tmp_path/name.py`` (``pkg/mod`` for a package's
+    module; ``later``: see ``write``); ``modules.use(*names)`` imports and registers them.
+    Everything is forgotten afterwards."""
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "dont_write_bytecode", False)  # .pyc written at import, as by default
     before = set(sys.modules)
@@ -35,12 +36,7 @@ def modules(tmp_path, monkeypatch):
 
         def __call__(self, name, source, later=0):
             path = tmp_path / f"{name}.py"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            previous = path.stat().st_mtime_ns if path.exists() else 0
-            path.write_text(textwrap.dedent(source))
-            if later:
-                mtime = max(previous, path.stat().st_mtime_ns) + later * 1_000_000_000
-                os.utime(path, ns=(mtime, mtime))
+            write(path, source, later)
             return path
 
         def use(self, *names):
@@ -236,18 +232,32 @@ def test_a_module_level_edit_made_before_anything_of_ours_looked_is_refused(kern
     assert kernel.call(use) == 99
 
 
-def test_edits_that_change_no_code_ship_and_in_place_reloads_ship_the_new_code(kernel, modules):
+def test_edits_that_change_no_code_are_shipped_without_refusal(kernel, modules):
     modules("reloaded_here", EDITABLE)
-    (reloaded,) = modules.use("reloaded_here")
+    modules.use("reloaded_here")
     start = len(kernel.sources.shipments)
     assert kernel.call(user(USE_RELOADED)) == 2
     modules("reloaded_here", "# a comment, a blank line, and the same code\n\n" + EDITABLE, later=2)
     assert kernel.call(user(USE_RELOADED)) == 2
     assert kernel.sources.shipments[start:] == [["reloaded_here"], ["reloaded_here"]]
 
-    reloader = ModuleReloader()  # what %autoreload 2 runs before each cell: reloads in place
-    reloader.enabled = reloader.check_all = True
-    reloader.check()
-    modules("reloaded_here", EDITABLE.replace("return 1", "return 5"), later=4)
-    reloader.check()
-    assert reloaded.g() == 6 and kernel.call(user(USE_RELOADED)) == 6
+
+def test_autoreload_patching_in_place_ships_what_runs_here(modules):
+    """IPython's %autoreload 2 patches functions and globals in place (same __spec__): each
+    edit it applies is shipped, none is refused, the target computes what this process does."""
+    modules("autoreloaded", "LIMIT = 10\n\ndef limit():\n    return LIMIT\n")
+    with loaded_shell(modules.root) as ip:
+        ok(run(ip, "%load_ext autoreload\n%autoreload 2\nimport autoreloaded")[0])
+        ok(run(ip, "%pickle_by_value autoreloaded")[0])
+        use = "def use():\n    import autoreloaded\n    return autoreloaded.limit()\nuse()"
+        try:
+            assert ok(ship(ip, use)[0]) == 10
+            for later, source, value in (
+                    (2, "LIMIT = 99\n\ndef limit():\n    return LIMIT\n", 99),
+                    (4, "LIMIT = 99\n\ndef limit():\n    return LIMIT + twice(1)\n\n"
+                        "def twice(x):\n    return 2 * x\n", 101)):
+                modules("autoreloaded", source, later=later)
+                assert ok(run(ip, "autoreloaded.limit()")[0]) == value  # reloaded here
+                assert ok(ship(ip, use)[0]) == value
+        finally:
+            run(ip, "%autoreload 0")
