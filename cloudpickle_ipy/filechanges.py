@@ -205,15 +205,23 @@ class _Hub:
                 folder = self.watches.get(event.wd)
                 if folder is None:
                     continue
-                if event.mask & _GONE and not event.name:
+                if event.mask & _GONE and not event.name:  # deleted, moved away, unmounted
                     self._tell(folder, LISTING, None)
-                    if event.mask & _flags.IGNORED:  # the watch is gone with the folder
-                        del self.watches[event.wd]
-                        del self.descriptors[folder]
-                        self.unwatched.add(folder)
-                        self.lost.add(folder)
+                    self._lose(event.wd, folder)
                     continue
                 self._tell(folder, event.name, event.mask)
+
+    def _lose(self, descriptor, folder):
+        """The folder's watch is gone, or follows it elsewhere (moved): drop it, and watch the path
+        again once something is there (a checkout puts it back)."""
+        del self.watches[descriptor]
+        del self.descriptors[folder]
+        try:
+            self.inotify.rm_watch(descriptor)
+        except OSError:  # already removed by the kernel
+            pass
+        self.unwatched.add(folder)
+        self.lost.add(folder)
 
     def _tell(self, folder, name, mask):
         for consumer in list(self.consumers):

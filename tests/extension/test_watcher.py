@@ -380,3 +380,18 @@ def test_a_module_swapped_in_place_in_sys_modules_is_seen(ip, capsys, tmp_path):
     for _ in range(len(sys.modules) // 32 + 2):  # the sweep covers sys.modules in these checks
         lines += cell(ip, capsys, "2")
     assert lines == ["cloudpickle_ipy: pickling swapped by value (edited in ./local_copy.py)"]
+
+
+def test_a_folder_moved_away_and_put_back_is_followed_again(ip, capsys, tmp_path):
+    folder = tmp_path / "work" / "pkgs"
+    write(folder / "moved.py", "def f():\n    return 1\n")
+    sys.path.append(str(folder))
+    cell(ip, capsys, "import moved")
+    assert cell(ip, capsys, "1") == [
+        "cloudpickle_ipy: pickling moved by value (edited in ./pkgs/moved.py)"]
+    folder.rename(tmp_path / "work" / "pkgs_before")  # a checkout of another branch, say
+    assert cell(ip, capsys, "2") == []  # gone: the code in memory is all there is
+    write(folder / "moved.py", "def f():\n    return 2\n", later=2)
+    assert cell(ip, capsys, "3") == [stale("moved")]
+    write(folder / "moved.py", "def f():\n    return 3\n", later=4)
+    assert cell(ip, capsys, "4") == [stale("moved")]
