@@ -125,7 +125,7 @@ class _Hub:
         if inotify_simple is not None:
             try:
                 self.inotify = inotify_simple.INotify()
-            except OSError:  # no inotify instance left for this user, or no inotify at all
+            except (OSError, AttributeError):  # no instance left for this user; no inotify in libc
                 pass
 
     def join(self, consumer):
