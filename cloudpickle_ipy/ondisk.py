@@ -6,10 +6,8 @@ before it is opened (a FIFO would wait for a writer, ``/dev/zero`` never ends), 
 larger than :data:`MAX_SOURCE_BYTES`.
 
 Whether the code running is the file's: the file is compiled and compared, line numbers aside, with
-the code objects in memory: every function and method the module defines, and the whole module's
-code as the standard loader cached it at import (its ``.pyc``), when that cache says the file changed
-since. A module reloaded in place (``importlib.reload``, ``%autoreload``) gets a new ``__spec__``:
-callers compare it to tell that the code in memory was read anew.
+the code in memory: every function and method the module holds, and its module-level code (which ran
+once, at import) with what is known to have run (:func:`running_code`).
 """
 import functools
 import importlib.machinery
@@ -74,7 +72,7 @@ def _check_regular(path, st, limit):
         raise NotASource(f"{path} is larger than {limit >> 20} MiB ({st.st_size / 2**20:,.0f} MiB)")
 
 
-def pyc_header(module, whole=False):
+def _pyc_header(module, whole=False):
     """(source mtime in s, source size) from the header of the ``.pyc`` the standard loader wrote
     when it imported ``module`` (with ``whole``: and the pyc's bytes); None if there is no such pyc
     to trust (no bytecode written, another loader, another Python's pyc, or a hash-based one)."""
@@ -92,7 +90,7 @@ def pyc_header(module, whole=False):
     return (header, data) if whole else header
 
 
-def pyc_is_of(header, file_signature):
+def _pyc_is_of(header, file_signature):
     """Whether a pyc header describes the file with ``file_signature`` (as the loader checks)."""
     mtime_ns, size = file_signature
     return header == ((mtime_ns // 1_000_000_000) & 0xFFFFFFFF, size & 0xFFFFFFFF)
@@ -101,8 +99,8 @@ def pyc_is_of(header, file_signature):
 def edited_since_import(module, file_signature):
     """Whether the source changed since ``module`` was imported, judged by its pyc header alone
     (cheap: for modules imported before anything of ours looked at them)."""
-    header = pyc_header(module) if file_signature is not None else None
-    return header is not None and not pyc_is_of(header, file_signature)
+    header = _pyc_header(module) if file_signature is not None else None
+    return header is not None and not _pyc_is_of(header, file_signature)
 
 
 class RunningCode:
@@ -140,11 +138,11 @@ def running_code(module, source, file_signature, before=None):
         return RunningCode(module, ran), code
     on_disk = {}
     for nested in _nested(code):
-        on_disk.setdefault(_key(nested), []).append(comparable(nested))
+        on_disk.setdefault(_key(nested), []).append(_comparable(nested))
     for function_code in _functions(module, filename):
-        if comparable(function_code) not in on_disk.get(_key(function_code), ()):
+        if _comparable(function_code) not in on_disk.get(_key(function_code), ()):
             return RunningCode(module, ran), f"{_key(function_code)} differs"
-    skeleton = _skeleton(comparable(code))
+    skeleton = _skeleton(_comparable(code))
     if ran is None and (before is None or untouched):
         ran = _cached_skeleton(module, file_signature)
     if ran is not None and ran != skeleton:
@@ -154,17 +152,18 @@ def running_code(module, source, file_signature, before=None):
 
 def _cached_skeleton(module, file_signature):
     """The module-level code of the ``.pyc`` the loader wrote at import, if the file changed since."""
-    found = pyc_header(module, whole=True)
-    if found is None or pyc_is_of(found[0], file_signature):
+    found = _pyc_header(module, whole=True)
+    if found is None or _pyc_is_of(found[0], file_signature):
         return None
     try:
         cached = marshal.loads(memoryview(found[1])[16:])
     except (EOFError, ValueError, TypeError):
         return None
-    return _skeleton(comparable(cached)) if isinstance(cached, _CODE) else None
+    return _skeleton(_comparable(cached)) if isinstance(cached, _CODE) else None
 
 
 def _stamp(module):
+    """What changes when anything rebinds a name of ``module``, as a reload or a patch does."""
     return tuple(map(id, module.__dict__.values()))
 
 
@@ -178,13 +177,13 @@ def _compile(source, filename):
         return f"does not compile: {exc}"
 
 
-def comparable(code):
+def _comparable(code):
     """``code`` without its line numbers, nested code objects included: equal for two versions of
     a file that differ only by comments, blank lines or lines moved."""
     consts = code.co_consts
     if "__firstlineno__" in code.co_names:  # a class body stores its first line (Python 3.13+)
         consts = tuple(None if type(c) is int and c == code.co_firstlineno else c for c in consts)
-    consts = tuple(comparable(c) if isinstance(c, _CODE) else c for c in consts)
+    consts = tuple(_comparable(c) if isinstance(c, _CODE) else c for c in consts)
     lines = {"co_linetable": b""} if hasattr(code, "co_linetable") else {"co_lnotab": b""}
     return code.replace(co_firstlineno=1, co_consts=consts, **lines)
 
@@ -198,7 +197,7 @@ def _nested(code):
 
 
 def _skeleton(code):
-    """``code`` (already :func:`comparable`) with the bodies of the functions it defines replaced by
+    """``code`` (already :func:`_comparable`) with the bodies of the functions it defines replaced by
     their names: what runs once, at import (module level, class bodies, comprehensions there)."""
     consts = []
     for const in code.co_consts:
