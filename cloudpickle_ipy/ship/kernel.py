@@ -39,9 +39,9 @@ from . import (
     envelope,
 )
 from .agent import NOT_INSTALLED, STOP_REPLY, STOP_REQUEST, TARGET_NAME
-from .modules import SourceTracker
 from .parts import PART, SPLIT_MIN, Assembly, cut
 from .relay import relay
+from .sources import SourceTracker
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
