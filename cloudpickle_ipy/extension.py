@@ -11,6 +11,7 @@ from traitlets import Bool, List, Unicode
 from traitlets.config import Configurable
 
 from . import core
+from .display import relay_to
 from .magics import PickleByValueMagics, ShipMagics
 from .ship.targets import Targets
 from .watcher import Watcher
@@ -50,6 +51,10 @@ class CloudpickleIPy(Configurable):
     def unregister(self, name):
         core.unregister_pickle_by_value(sys.modules[name])
         self.reasons.pop(name, None)
+
+    def show_output_of(self, target):
+        """Show what ``target`` outputs (displays, streams) in this shell, as it would show there."""
+        relay_to(self.shell, target)
 
     def say(self, line):
         """One short line in the cell's output."""

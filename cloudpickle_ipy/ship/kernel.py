@@ -40,7 +40,7 @@ from . import (
 )
 from .agent import NOT_INSTALLED, STOP_REPLY, STOP_REQUEST, TARGET_NAME
 from .modules import SourceTracker
-from .relay import relay
+from .relay import as_text
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
@@ -55,12 +55,14 @@ class KernelTarget:
     ``timeout`` (seconds, ``None``: no limit) bounds every call; a dead kernel is reported whatever
     the timeout. The channel is this target's alone (messages for others are dropped).
     ``settle``: seconds an interrupted request is given to end before it counts as stuck.
+    ``output``: where the IOPub output of our requests goes, called ``output(msg_type, content)``
+    as it arrives (:mod:`.relay`; by default its text, to ``sys.stdout`` and ``sys.stderr``).
     """
 
     settle = 10
 
-    def __init__(self, channel, *, timeout=None, name=None, startup_timeout=30):
-        self.channel = channel
+    def __init__(self, channel, *, timeout=None, name=None, startup_timeout=30, output=as_text):
+        self.channel, self.output = channel, output
         self.timeout, self.startup_timeout = timeout, startup_timeout
         self.name = name
         self.sources = SourceTracker()
@@ -426,7 +428,7 @@ class KernelTarget:
             if exchange is not None and exchange.on_comm is not None:
                 exchange.on_comm(msg)
         elif exchange is not None and parent == exchange.exec_id:
-            relay(kind, content)
+            self.output(kind, content)
         return False
 
 
