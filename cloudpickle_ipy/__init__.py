@@ -15,16 +15,22 @@ def connect(target="local", **options):
 
     See :func:`cloudpickle_ipy.ship.targets.connect`; jupyter_client is imported only from here.
     In IPython, the target's output shows as the target would show it (:mod:`.display`): a notebook
-    gets its figures and HTML; elsewhere its text goes to ``sys.stdout`` and ``sys.stderr``.
+    gets its figures and HTML, and a bar for long transfers; elsewhere its text goes to
+    ``sys.stdout`` and ``sys.stderr``.
     """
     from .ship.targets import connect
 
     kernel = connect(target, **options)
     shell = _running_ipython()
     if shell is not None:
-        from .display import relay_to
+        from .display import attach
+        from .extension import state_of
 
-        relay_to(shell, kernel)
+        state = state_of(shell)  # the extension's settings apply when it is loaded
+        if state is None:
+            attach(shell, kernel)
+        else:
+            state.show_output_of(kernel)
     return kernel
 
 

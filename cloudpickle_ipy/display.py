@@ -9,10 +9,16 @@ place among the displays (ipykernel's publisher flushes them before each display
 
 The target's display ids are mapped to ids of this shell, one prefix per target: two targets
 updating a display each named ``"loss"`` update their own display, not each other's.
+
+:func:`progress_for` is the progress hook of long transfers (:mod:`.ship.progress`) in this shell:
+a bar that updates a notebook display in place, or one line of a terminal.
 """
+import html
+import io
 import uuid
 
 from .ship import relay
+from .ship.progress import AFTER, Progress, TransferBar
 
 # The view of an ipywidget: its model lives in the target kernel, out of this frontend's reach
 # (the bundle's text/plain still shows).
@@ -43,8 +49,46 @@ class DisplayRelay:
             self.shell.display_pub.clear_output(wait=bool(content.get("wait")))
 
 
-def relay_to(shell, target):
-    """Show ``target``'s output through ``shell`` (its display ids kept across calls)."""
+def attach(shell, target, progress_after=AFTER):
+    """Show ``target``'s output through ``shell`` (its display ids kept from call to call), and
+    the progress of its transfers that last ``progress_after`` seconds (``None``: none)."""
     output = target.output
     if not (isinstance(output, DisplayRelay) and output.shell is shell):
         target.output = DisplayRelay(shell)
+    target.progress = None if progress_after is None else progress_for(shell, progress_after)
+
+
+def progress_for(shell, after):
+    """A progress hook for transfers that last ``after`` seconds or more: a display updated in
+    place in a notebook (a kernel's shell), a line of ``sys.stderr`` in a terminal."""
+    if getattr(shell, "kernel", None) is None:
+        return Progress(TransferBar, after)
+    return Progress(lambda direction, total, start: NotebookBar(shell, direction, total, start),
+                    after)
+
+
+# The words beside the notebook's bar: tqdm's line without its own bar.
+_BESIDE = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+
+
+class NotebookBar(TransferBar):
+    """A transfer's bar as one display of ``shell``, updated in place: an HTML ``<progress>``
+    with tqdm's words beside it, and tqdm's line as its ``text/plain``."""
+
+    def __init__(self, shell, direction, total, start):
+        self.shell, self._published = shell, False
+        self._display_id = f"cloudpickle_ipy-progress-{uuid.uuid4().hex}"
+        # tqdm draws through display() below; the file only receives its final newline.
+        super().__init__(direction, total, start, file=io.StringIO(), dynamic_ncols=False,
+                         ncols=80)
+
+    def display(self, msg=None, pos=None):
+        meter = self.format_dict
+        words = html.escape(self.format_meter(**{**meter, "bar_format": _BESIDE}))
+        self.shell.display_pub.publish(
+            data={"text/plain": self.format_meter(**meter),
+                  "text/html": f'<progress value="{self.n}" max="{self.total}" style="width: '
+                               f'24em; vertical-align: middle"></progress> <code>{words}</code>'},
+            metadata={}, transient={"display_id": self._display_id}, update=self._published)
+        self._published = True
+        return True
