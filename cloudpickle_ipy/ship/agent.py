@@ -15,11 +15,13 @@ How a request travels (and why):
    - **whole** (small payloads; one shell message per request): the ``execute_request``'s own
      buffers are the whole envelope ``[header, signature, pickle, buffer_1, ...]``; ``serve`` reads
      them from the message being executed (``kernel.get_parent()["buffers"]``, ipykernel 6+);
-   - **split** (large payloads): first a ``comm_msg`` on the comm whose JSON data is
-     ``{"id": request_id}`` and whose buffers are the envelope's body ``[pickle, buffer_1, ...]``
-     (the agent only keeps them under that id: no work happens in a comm handler), then the
-     ``execute_request`` whose buffers are exactly ``[header, signature]``. The client sends the
-     body *before* computing the signature, so that its hashing overlaps with the transfer.
+   - **split** (large payloads): first the envelope's body ``[pickle, buffer_1, ...]`` in parts
+     (:mod:`.parts`: ``comm_msg`` s on the comm whose data is ``{"id": request_id, "pieces"...}``,
+     each at most the part size the client gave when it opened the comm, each acknowledged with
+     ``{"ack": request_id, "done", "total"}``: the agent only assembles them under that id, no
+     work happens in a comm handler), then the ``execute_request`` whose buffers are exactly
+     ``[header, signature]``. The client sends the body *before* computing the signature, so that
+     its hashing overlaps with the transfer.
 
    The kernel handles one client's shell messages in order, so a split body is there when
    ``serve`` runs. Either way ``serve`` reassembles ``[header, signature, body...]`` and unseals it:
@@ -29,8 +31,9 @@ How a request travels (and why):
    another request. Frames in an unexpected arrangement are refused like a malformed envelope.
 3. ``serve`` verifies the envelope (refusing unsigned, tampered, other key, other request, other
    format or other Python payloads before anything is unpickled), installs the module sources it
-   carries, loads it with the core, acts, and sends the reply envelope (whole, as a
-   ``comm_msg`` ``{"id": request_id}``) over the comm *before* the execution ends; the client
+   carries, loads it with the core, acts, and sends the reply envelope over the comm *before* the
+   execution ends, as ``comm_msg`` s ``{"id": request_id}``: a large reply's body goes first in
+   parts, signed while they travel, then ``[header, signature]``; a small one whole. The client
    then waits for that execution's idle status.
 
 ``serve`` never raises for a request's own failure: that travels back in the reply (with the
@@ -61,6 +64,7 @@ import traceback
 from .. import __version__, core
 from . import envelope
 from .modules import ShippedModules
+from .parts import PART, SPLIT_MIN, Assembly, cut
 
 TARGET_NAME = "cloudpickle_ipy"
 STOP_REQUEST, STOP_REPLY = "cloudpickle_ipy_stop_request", "cloudpickle_ipy_stop_reply"
@@ -92,8 +96,8 @@ class Agent:
     def __init__(self, shell):
         self.shell = shell
         self.modules = ShippedModules()
-        self.comms = {}  # comm id -> comm
-        self.pending = {}  # request id -> (comm, body frames) of split requests
+        self.comms = {}  # comm id -> (comm, the largest part its client takes)
+        self.pending = {}  # request id -> (comm, Assembly) of split requests
         self.runs = 0
         # Guarded by _lock (stop() runs on the control thread): the request being served, the
         # ones stopped before they started, the last ones served.
@@ -107,7 +111,8 @@ class Agent:
         return self.shell.kernel.session.key
 
     def open(self, comm, msg):
-        self.comms[comm.comm_id] = comm
+        part = msg["content"]["data"].get("part_size")
+        self.comms[comm.comm_id] = comm, part if isinstance(part, int) and part > 0 else PART
         comm.on_msg(lambda m: self._received(comm, m))
         comm.on_close(lambda m: self._closed(comm))
         comm.send({"hello": {"python": envelope.PYTHON, "version": __version__,
@@ -115,8 +120,13 @@ class Agent:
 
     def _received(self, comm, msg):
         data = msg["content"]["data"]
-        if isinstance(data.get("id"), str):
-            self.pending[data["id"]] = (comm, msg.get("buffers") or [])
+        request_id = data.get("id")
+        if isinstance(request_id, str) and "pieces" in data:
+            if "lengths" in data:
+                self.pending[request_id] = (comm, Assembly(data["lengths"]))
+            assembly = self.pending[request_id][1]
+            assembly.add(data, msg.get("buffers") or [])
+            comm.send({"ack": request_id, "done": assembly.done, "total": assembly.total})
         elif isinstance(data.get("drop"), str):
             self.pending.pop(data["drop"], None)
 
@@ -152,13 +162,13 @@ class Agent:
         frames = list(get_parent().get("buffers") or [])
         split = self.pending.pop(request_id, None)
         if len(frames) == 2:
-            if split is None:
+            if split is None or not split[1].complete:
                 raise RuntimeError(f"no payload arrived for request {request_id!r}")
-            frames += split[1]
+            frames += split[1].frames()
         return frames
 
     def serve(self, request_id, comm_id):
-        comm = self.comms.get(comm_id)
+        comm, part = self.comms.get(comm_id, (None, None))
         if comm is None:
             raise RuntimeError(f"no comm {comm_id!r} to answer on")
         self._drop_bodies(comm, keep=request_id)  # of requests whose execution was aborted
@@ -169,7 +179,7 @@ class Agent:
                 return
             self.running = request_id
         try:
-            self._answer(comm, request_id)
+            self._answer(comm, part, request_id)
         finally:
             self._ended(request_id)
 
@@ -184,7 +194,7 @@ class Agent:
             except KeyboardInterrupt:
                 continue
 
-    def _answer(self, comm, request_id):
+    def _answer(self, comm, part, request_id):
         frames = self._frames(request_id)
         try:
             reply = self._handle(request_id, frames)
@@ -200,8 +210,13 @@ class Agent:
             buffers = []
             data = core.dumps({"ok": False, "loaded": reply.get("loaded", False), "error": _error(
                 exc, "the result could not be pickled on the target")}, protocol=5)
-        comm.send({"id": request_id},
-                  buffers=envelope.seal(self.key, "reply", request_id, data, buffers))
+        header, body = envelope.frame("reply", request_id, data, buffers)
+        split = sum(memoryview(frame).nbytes for frame in body) >= SPLIT_MIN
+        if split:  # the body first, in parts; signed while they travel
+            for piece, piece_buffers in cut(body, part):
+                comm.send({"id": request_id, **piece}, buffers=piece_buffers)
+        signature = envelope.sign(self.key, header, body)
+        comm.send({"id": request_id}, buffers=[header, signature, *([] if split else body)])
 
     def _handle(self, request_id, frames):
         try:

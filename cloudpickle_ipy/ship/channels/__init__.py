@@ -13,12 +13,14 @@ class Channel:
     """The interface :class:`~cloudpickle_ipy.ship.kernel.KernelTarget` uses; see the module docstring.
 
     ``kernel`` is how listings show the kernel (never with a secret in it); ``key`` (bytes) signs
-    envelopes; ``owned``: the kernel was started for this channel and :meth:`close` shuts it down.
+    envelopes; ``owned``: the kernel was started for this channel and :meth:`close` shuts it down;
+    ``part_size``: the largest message it carries (``None``: no limit of its own).
     """
 
     kernel = "?"
     key = b""
     owned = False
+    part_size = None
 
     def send(self, channel, msg_type, content, buffers=None):
         """Send one message on ``channel`` (``"shell"`` or ``"control"``); return its msg_id."""

@@ -87,7 +87,10 @@ def connect(info, timeout, kernel, manager=None):
     how errors and listings name it. Raises :class:`ShipError` if it does not answer in time."""
     from jupyter_client import BlockingKernelClient
 
-    client = BlockingKernelClient()
+    # With the manager as parent, the client asks it whether the kernel lives (else: the heartbeat,
+    # which a loaded machine can miss). Not manager.client(): that shares the manager's Session,
+    # whose replay check then refuses the IOPub messages a second client of it also receives.
+    client = BlockingKernelClient(parent=manager)
     client.load_connection_info(info)
     channel = ZmqChannel(client, manager, kernel=kernel)  # refuses an empty key before connecting
     client.start_channels()
