@@ -63,8 +63,7 @@ def progress_for(shell, after):
     place in a notebook (a kernel's shell), a line of ``sys.stderr`` in a terminal."""
     if getattr(shell, "kernel", None) is None:
         return Progress(TransferBar, after)
-    return Progress(lambda direction, total, start: NotebookBar(shell, direction, total, start),
-                    after)
+    return Progress(lambda *transfer: NotebookBar(shell, *transfer), after)
 
 
 # The words beside the notebook's bar: tqdm's line without its own bar.
@@ -75,11 +74,11 @@ class NotebookBar(TransferBar):
     """A transfer's bar as one display of ``shell``, updated in place: an HTML ``<progress>``
     with tqdm's words beside it, and tqdm's line as its ``text/plain``."""
 
-    def __init__(self, shell, direction, total, start):
+    def __init__(self, shell, direction, total, done, since):
         self.shell, self._published = shell, False
         self._display_id = f"cloudpickle_ipy-progress-{uuid.uuid4().hex}"
         # tqdm draws through display() below; the file only receives its final newline.
-        super().__init__(direction, total, start, file=io.StringIO(), dynamic_ncols=False,
+        super().__init__(direction, total, done, since, file=io.StringIO(), dynamic_ncols=False,
                          ncols=80)
 
     def display(self, msg=None, pos=None):
