@@ -57,7 +57,8 @@ class KernelTarget:
     ``output``: where the IOPub output of our requests goes, called ``output(msg_type, content)``
     as it arrives (:mod:`.relay`; by default its text, to ``sys.stdout`` and ``sys.stderr``).
     ``progress``, when set, is called as ``progress(direction, done, total)`` (``"push"`` or
-    ``"pull"``, bytes) each time a part of a large transfer arrives at the other side.
+    ``"pull"``, bytes) each time a part of a large transfer arrives at the other side, and with
+    ``done=0`` when a push starts.
     """
 
     settle = 10
@@ -218,6 +219,7 @@ class KernelTarget:
             split = sum(memoryview(f).nbytes for f in body) >= SPLIT_MIN
         waiting = []
         if split:
+            self._report("push", 0, sum(memoryview(f).nbytes for f in body))  # its start
             for data, buffers in cut(body, self.part_size):
                 waiting.append(self.channel.send("shell", "comm_msg", {
                     "comm_id": self._comm_id, "data": {"id": request_id, **data}},
