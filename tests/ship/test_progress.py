@@ -6,12 +6,11 @@ The transfers are real: a 256 MiB array travels in 64 MiB parts (``ship/parts.py
 acknowledged by the receiver; a small ``progress_after`` makes them count as long.
 """
 import re
-import subprocess
-import sys
 
 import pytest
 
 from cloudpickle_ipy.ship.channels.zeromq import start_local
+from tests.ship.terminal import terminal_ipython
 
 BIG = "import numpy as np\nbig = np.arange(32 << 20, dtype=np.float64)  # 256 MiB"
 PERCENT = re.compile(r"(\d+)%")
@@ -81,14 +80,9 @@ def test_the_setting_turns_it_off(notebook):
 
 
 def test_a_terminal_shows_one_line(tmp_path):
-    cells = ["%load_ext cloudpickle_ipy", "%config CloudpickleIPy.progress_after = 0", BIG,
-             "%cloudpickle_push local big", "exit"]
-    done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor",
-         "--HistoryManager.enabled=False"], input=("\n".join(cells) + "\n").encode(),
-        capture_output=True, timeout=120, cwd=tmp_path)  # bytes: text mode would turn \r into \n
-    err = done.stderr.decode()
-    assert done.returncode == 0, done.stdout.decode() + err
+    _, err = terminal_ipython(["%load_ext cloudpickle_ipy",
+                               "%config CloudpickleIPy.progress_after = 0", BIG,
+                               "%cloudpickle_push local big"], tmp_path)
     bar = err[err.index("to the target:"):]
     # Rewritten in place (carriage returns), ended by one newline: a single line on the screen.
     assert bar.count("\r") >= 1 and bar.count("\n") == 1 and bar.endswith("\n"), repr(bar)

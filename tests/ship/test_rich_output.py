@@ -8,8 +8,6 @@ outputs, streams in order with displays. A real terminal IPython (a subprocess) 
 """
 import base64
 import re
-import subprocess
-import sys
 import textwrap
 
 import nbclient
@@ -17,6 +15,7 @@ import nbformat
 import pytest
 
 from cloudpickle_ipy import demo
+from tests.ship.terminal import terminal_ipython
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PROMPTS = re.compile(r"^(In \[\d+\]: |\s*\.\.\.: )+")
@@ -251,14 +250,8 @@ class Badge:
         return "<b>badge</b>"
     def __repr__(self):
         return "Badge()"
-Badge()""", "exit"]
-    # A cell magic typed at a simple prompt ends with two empty lines.
-    done = subprocess.run(
-        [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor",
-         "--HistoryManager.enabled=False"], input="\n\n\n".join(cells) + "\n",
-        capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
+Badge()"""]
+    out, _ = terminal_ipython(cells, tmp_path)
     # What was printed, without the prompts echoed before it.
     shown = [PROMPTS.sub("", line) for line in out.splitlines()]
     shown = [line for line in shown if line.strip()]
