@@ -52,18 +52,20 @@ class DisplayRelay:
 def attach(shell, target, progress_after=AFTER):
     """Show ``target``'s output through ``shell`` (its display ids kept from call to call), and
     the progress of its transfers that last ``progress_after`` seconds (``None``: none)."""
-    output = target.output
+    output = getattr(target, "output", None)
     if not (isinstance(output, DisplayRelay) and output.shell is shell):
         target.output = DisplayRelay(shell)
-    target.progress = None if progress_after is None else progress_for(shell, progress_after)
+    target.progress = None if progress_after is None else progress_for(
+        shell, progress_after, getattr(target, "name", None) or "the target")
 
 
-def progress_for(shell, after):
-    """A progress hook for transfers that last ``after`` seconds or more: a display updated in
-    place in a notebook (a kernel's shell), a line of ``sys.stderr`` in a terminal."""
+def progress_for(shell, after, target):
+    """A progress hook for transfers to and from ``target`` (its name) that last ``after``
+    seconds or more: a display updated in place in a notebook (a kernel's shell), a line of
+    ``sys.stderr`` in a terminal."""
     if getattr(shell, "kernel", None) is None:
-        return Progress(TransferBar, after)
-    return Progress(lambda *transfer: NotebookBar(shell, *transfer), after)
+        return Progress(TransferBar, after, target)
+    return Progress(lambda *transfer: NotebookBar(shell, *transfer), after, target)
 
 
 # The words beside the notebook's bar: tqdm's line without its own bar.
@@ -74,11 +76,11 @@ class NotebookBar(TransferBar):
     """A transfer's bar as one display of ``shell``, updated in place: an HTML ``<progress>``
     with tqdm's words beside it, and tqdm's line as its ``text/plain``."""
 
-    def __init__(self, shell, direction, total, done, since):
+    def __init__(self, shell, what, total, done, since):
         self.shell, self._published = shell, False
         self._display_id = f"cloudpickle_ipy-progress-{uuid.uuid4().hex}"
         # tqdm draws through display() below; the file only receives its final newline.
-        super().__init__(direction, total, done, since, file=io.StringIO(), dynamic_ncols=False,
+        super().__init__(what, total, done, since, file=io.StringIO(), dynamic_ncols=False,
                          ncols=80)
 
     def display(self, msg=None, pos=None):

@@ -18,17 +18,16 @@ import time
 from tqdm.std import tqdm
 
 AFTER = 2.0  # seconds a transfer lasts, or is estimated to last, before its progress shows
-WHAT = {"push": "to the target", "pull": "from the target"}
 
 
 class TransferBar(tqdm):
-    """A tqdm bar for ``total`` bytes going ``direction``, of which ``done`` were done at
-    ``since`` (``time.time()``): its times and rate are measured from there."""
+    """A tqdm bar, headed ``what``, for ``total`` bytes of which ``done`` were done at ``since``
+    (``time.time()``): its times and rate are measured from there."""
 
-    def __init__(self, direction, total, done, since, **options):
+    def __init__(self, what, total, done, since, **options):
         options.setdefault("file", sys.stderr)
         options.setdefault("dynamic_ncols", True)
-        super().__init__(total=total, initial=done, desc=WHAT.get(direction, direction),
+        super().__init__(total=total, initial=done, desc=what,
                          unit="B", unit_scale=True, unit_divisor=1024, mininterval=0.1,
                          leave=True, **options)
         self.start_t = self.last_print_t = since
@@ -38,11 +37,12 @@ class TransferBar(tqdm):
 
 
 class Progress:
-    """A progress hook: ``bar(direction, total, done, since)`` (a :class:`TransferBar` by default)
-    shows each transfer that lasts, or is estimated to last, ``after`` seconds or more."""
+    """A progress hook: ``bar(what, total, done, since)`` (a :class:`TransferBar` by default)
+    shows each transfer that lasts, or is estimated to last, ``after`` seconds or more; ``what``
+    says where it goes: "to ``target``" or "from ``target``"."""
 
-    def __init__(self, bar=TransferBar, after=AFTER):
-        self.bar, self.after = bar, after
+    def __init__(self, bar=TransferBar, after=AFTER, target="the target"):
+        self.bar, self.after, self.target = bar, after, target
         self._first = None  # (direction, total, bytes done, time) when the transfer was first seen
         self._done = 0
         self._shown = None  # the bar of the current transfer, once shown
@@ -55,7 +55,8 @@ class Progress:
         self._done = done
         _, _, first, since = self._first
         if self._shown is None and self._lasts(now - since, done - first, total):
-            self._shown = self.bar(direction, total, first, since)
+            what = f"{'from' if direction == 'pull' else 'to'} {self.target}"
+            self._shown = self.bar(what, total, first, since)
         if self._shown is not None:
             self._shown.update_to(done)
         if done >= total:

@@ -3,13 +3,13 @@
 A :class:`~.kernel.KernelTarget` hands every IOPub message of our request's execution (but its
 ``status`` and our own comm's messages) to its output handler, ``output(msg_type, content)``, in
 the order the target sent them. A handler acts on the output messages of the Jupyter protocol
-(:data:`OUTPUTS`) and ignores the rest. :func:`as_text` is the default: it works in a plain script.
-In IPython, :mod:`cloudpickle_ipy.display` publishes whole MIME bundles through the shell's display
-machinery instead (a notebook shows the target's figures and tables as the target's notebook would).
+(``stream``, ``display_data``, ``execute_result``, ``update_display_data``, ``clear_output``) and
+ignores the rest; a target of another kind shows its output by handing messages of the same shape
+to its ``output``. :func:`as_text` is the default: it works in a plain script. In IPython,
+:mod:`cloudpickle_ipy.display` publishes whole MIME bundles through the shell's display machinery
+instead (a notebook shows the target's figures and tables as the target's notebook would).
 """
 import sys
-
-OUTPUTS = ("stream", "display_data", "execute_result", "update_display_data", "clear_output")
 
 
 def as_text(kind, content):

@@ -55,14 +55,14 @@ def test_a_long_push_and_pull_show_a_bar_updated_in_place(notebook):
     first = next(m for m in messages if m["msg_type"] == "display_data")
     assert "<progress" in first["content"]["data"]["text/html"]
     assert [m["msg_type"] for m in messages].count("update_display_data") == len(lines) - 1 >= 1
-    assert all(line.startswith("to the target:") for line in lines)
+    assert all(line.startswith("to local:") for line in lines)
     percents = [int(PERCENT.search(line).group(1)) for line in lines]
     assert percents == sorted(percents) and percents[-1] == 100
     assert "256M/256M" in lines[-1] and "B/s" in lines[-1]  # bytes done of total, the rate
 
     messages = notebook("%cloudpickle_pull local big")
     (lines,) = bars(messages).values()
-    assert lines[-1].startswith("from the target: 100%") and "256M/256M" in lines[-1]
+    assert lines[-1].startswith("from local: 100%") and "256M/256M" in lines[-1]
 
 
 def test_a_short_transfer_shows_nothing(notebook):
@@ -83,7 +83,7 @@ def test_a_terminal_shows_one_line(tmp_path):
     _, err = terminal_ipython(["%load_ext cloudpickle_ipy",
                                "%config CloudpickleIPy.progress_after = 0", BIG,
                                "%cloudpickle_push local big"], tmp_path)
-    bar = err[err.index("to the target:"):]
+    bar = err[err.index("to local:"):]
     # Rewritten in place (carriage returns), ended by one newline: a single line on the screen.
     assert bar.count("\r") >= 1 and bar.count("\n") == 1 and bar.endswith("\n"), repr(bar)
     assert "100%" in bar.rsplit("\r", 1)[-1] and "256M/256M" in bar
