@@ -2,9 +2,9 @@
 
 A :class:`~.kernel.KernelTarget` reports a large request or reply as its parts arrive at the other
 side, calling its ``progress`` hook with ``(direction, done, total)`` (``"push"`` or ``"pull"``,
-bytes). :class:`Progress` is such a hook: it shows a bar for a transfer that has lasted ``after``
-seconds, or that will at the rate measured since its first part arrived (short transfers show
-nothing), and closes it when the transfer is done.
+bytes; a push also when it starts). :class:`Progress` is such a hook: it shows a bar for a
+transfer that has lasted ``after`` seconds, or that will at the rate measured since it was first
+reported (short transfers show nothing), and closes it when the transfer is done.
 
 The bar is tqdm's, chosen because it is the well-kept standard for this: sizes in KiB/MiB/GiB, a
 smoothed rate, time left, the terminal's width, one line rewritten in place. :class:`TransferBar`
