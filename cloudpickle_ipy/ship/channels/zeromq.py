@@ -5,6 +5,8 @@ Envelopes are signed with the kernel's connection key, the same key Jupyter sign
 a kernel whose key is empty (signing off) is refused: anyone who reaches its ports could then send
 it payloads that pass as ours.
 """
+import hmac
+import json
 import os
 import subprocess
 import sys
@@ -49,10 +51,25 @@ class ZmqChannel(Channel):
     def receive(self, timeout):
         out = []
         for socket, _ in self._poller.poll(max(timeout, 0) * 1000):
-            _, parts = self.session.feed_identities(socket.recv_multipart(copy=False), copy=False)
-            out.append((self._names[socket],
-                        self.session.deserialize(parts, content=True, copy=False)))
+            message = self._message(socket.recv_multipart(copy=False))
+            if message is not None:
+                out.append((self._names[socket], message))
         return out
+
+    def _message(self, frames):
+        """A received message as jupyter_client's dict, or None if its signature is wrong.
+
+        What ``Session.deserialize`` does, less what costs most and serves nothing here: parsing
+        every date of every header (a third of a round trip's client time) and adapting old
+        protocol versions (every kernel speaks 5.x)."""
+        _, frames = self.session.feed_identities(frames, copy=False)
+        signature, *parts = (frame.bytes for frame in frames[:5])
+        if not hmac.compare_digest(signature, self.session.sign(parts)):
+            return None
+        header, parent, metadata, content = map(json.loads, parts)
+        return {"header": header, "msg_id": header["msg_id"], "msg_type": header["msg_type"],
+                "parent_header": parent, "metadata": metadata, "content": content,
+                "buffers": [frame.buffer for frame in frames[5:]]}
 
     @property
     def alive(self):
