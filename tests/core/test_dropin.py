@@ -167,6 +167,16 @@ def test_function_of_a_dynamic_module_pickled_with_its_module():
     assert load_fresh(payload, check) == [True, 2]
 
 
+def test_function_reaching_a_dynamic_module_ships_only_the_attributes_it_names():
+    config = types.ModuleType("config")
+    config.rate = 3
+    config.lock = __import__("threading").Lock()  # never touched by the function
+    ns = define("def charge(x):\n    return x * config.rate\n")
+    ns.charge.__globals__["config"] = config
+    check = "[obj(2), sorted(k for k in vars(obj.__globals__['config']) if not k.startswith('__'))]"
+    assert load_fresh(cloudpickle.dumps(ns.charge), check) == [6, ["rate"]]
+
+
 # --- 8. TypedDict next to NamedTuple in __main__ ------------------------------------------------
 
 def test_typeddicts_and_namedtuple_defined_in_main():
