@@ -54,64 +54,69 @@ def _enum_internals():
 _ENUM_CLASS_INTERNALS, _ENUM_MEMBER_INTERNALS = _enum_internals()
 
 
+# Keys of the skeleton and of the extras: private copies (see names).
+_MODULE, _QUALNAME, _DOC, _MEMBERS, _ABC_REGISTERED = map(
+    private, ("__module__", "__qualname__", "__doc__", "members", "abc_registered"))
+
+
 def reduce_class(pickler, cls):
     if (cls.__flags__ & (_HEAPTYPE | _IMMUTABLETYPE) != _HEAPTYPE
             or travels_by_reference(cls, cls.__module__, cls.__qualname__)):
         return NotImplemented
-    table = pickler.names
     namespace = cls.__dict__
     doc = namespace.get("__doc__")
-    skeleton = {"__module__": private(table, cls.__module__),
-                "__qualname__": private(table, cls.__qualname__), "__doc__": doc}
-    skeleton.update((name, _as_shipped(table, name, namespace[name]))
+    skeleton = {_MODULE: private(cls.__module__), _QUALNAME: private(cls.__qualname__), _DOC: doc}
+    skeleton.update((private(name), _as_shipped(name, namespace[name]))
                     for name in _AT_CREATION if name in namespace)
     skipped = _NOT_SHIPPED
     extras = {}
     if isinstance(cls, enum.EnumMeta):
         members = cls.__members__
-        skeleton.update((private(table, name), member._value_) for name, member in members.items())
+        skeleton.update((private(name), member._value_) for name, member in members.items())
         skipped = skipped | _ENUM_CLASS_INTERNALS | members.keys()
         member_attributes = {
-            private(table, name): extra for name, member in members.items()
-            if (extra := {private(table, k): v for k, v in vars(member).items()
+            private(name): private_keys(extra) for name, member in members.items()
+            if (extra := {k: v for k, v in vars(member).items()
                           if k not in _ENUM_MEMBER_INTERNALS})}
         if member_attributes:
-            extras["members"] = member_attributes
-    attributes = {"__doc__": doc}
+            extras[_MEMBERS] = member_attributes
+    attributes = {_DOC: doc}
     for name, value in namespace.items():
         if name in skipped or name == "__doc__" or (
                 isinstance(value, _MADE_BY_TYPE) and value.__objclass__ is cls):
             continue
-        attributes[private(table, name)] = _as_shipped(table, name, value)
+        if name in _HOLDING_NAMES or type(value) is frozenset:
+            value = _as_shipped(name, value)
+        attributes[private(name)] = value
     if "_abc_impl" in namespace:
         registered = _abc_registered(cls)
         if registered:
-            extras["abc_registered"] = registered
-    args = (type(cls), private(table, cls.__name__), _bases(cls), private_keys(table, skeleton),
+            extras[_ABC_REGISTERED] = registered
+    args = (type(cls), private(cls.__name__), _bases(cls), skeleton,
             identity.tracking_id(cls, _fingerprint))
-    state = (private_keys(table, attributes), private_keys(table, extras))
-    return _rebuild_class, args, state, None, None, _restore_class
+    return _rebuild_class, args, (attributes, extras), None, None, _restore_class
 
 
 # Attributes that hold names (the class statement's, or those its decorator or metaclass made from
 # the names of its body): they travel as the payload's copies, see names.
 _NAME_TUPLES = frozenset({"__slots__", "__static_attributes__", "__match_args__", "_fields"})
 _NAME_KEYS = frozenset({"__annotations__", "_field_defaults", "__dataclass_fields__"})
+_HOLDING_NAMES = _NAME_TUPLES | _NAME_KEYS
 
 
-def _as_shipped(table, name, value):
+def _as_shipped(name, value):
     """``value`` of attribute ``name`` as it travels: frozensets (``__abstractmethods__``, a
     TypedDict's keys) in a stable order, names as the payload's copies."""
     kind = type(value)
     if kind is frozenset:
-        return SortedSet(private_constants(table, tuple(value)))
+        return SortedSet(private_constants(tuple(value)))
     if name in _NAME_TUPLES:
         if kind is str:
-            return private(table, value)
+            return private(value)
         if kind is tuple:
-            return private_constants(table, value)
+            return private_constants(value)
     elif name in _NAME_KEYS and kind is dict:
-        return private_keys(table, value)
+        return private_keys(value)
     return value
 
 

@@ -18,6 +18,7 @@ from .registry import travels_by_reference
 from .sources import source_file
 
 PYTHON_VERSION = sys.version_info[:2]
+_MODULE_TYPE = types.ModuleType
 
 
 class PythonVersionError(pickle.UnpicklingError):
@@ -60,22 +61,37 @@ _NAME_TUPLE_INDEXES = [_CODE_FIELDS.index(f) for f in ("co_names", "co_varnames"
 def reduce_code(pickler, code):
     """The fields with names written by value (see ``names``), and the file name as a portable one
     carrying the source when that lives only in memory (see ``sources``)."""
-    fields = list(_get_code_fields(code))
-    if pickler is None:  # a code object pickled as data by the C pickler alone
-        table, shipped_files = {}, {}
-    else:
-        table, shipped_files = pickler.names, pickler.source_files
-    for index in _NAME_INDEXES:
-        fields[index] = private(table, fields[index])
-    for index in _NAME_TUPLE_INDEXES:
-        fields[index] = private_names(table, fields[index])
-    fields[_CONSTS_INDEX] = private_constants(table, fields[_CONSTS_INDEX])
-    filename = fields[_FILENAME_INDEX]
+    cached = _reduced_code.get(id(code))
+    if cached is None or cached[0] is not code:
+        cached = _cache_fields(code)
+    _, before, filename, after = cached
+    # One SourceFile per file and payload; the C pickler alone (no pickler) makes one per code.
+    shipped_files = {} if pickler is None else pickler.source_files
     shipped = shipped_files.get(filename)
     if shipped is None:
-        shipped = shipped_files[filename] = source_file(filename) or private(table, filename)
-    fields[_FILENAME_INDEX] = shipped
-    return _rebuild_code, (PYTHON_VERSION, tuple(fields))
+        shipped = shipped_files[filename] = source_file(filename) or private(filename)
+    return _rebuild_code, (PYTHON_VERSION, before + (shipped,) + after)
+
+
+# id(code) -> (code, fields before co_filename, co_filename, fields after), the names private:
+# the same function is often pickled again and again (a task submitted in a loop). Bounded.
+_reduced_code = {}
+_CACHED_CODES = 4096
+
+
+def _cache_fields(code):
+    fields = list(_get_code_fields(code))
+    for index in _NAME_INDEXES:
+        fields[index] = private(fields[index])
+    for index in _NAME_TUPLE_INDEXES:
+        fields[index] = private_names(fields[index])
+    fields[_CONSTS_INDEX] = private_constants(fields[_CONSTS_INDEX])
+    if len(_reduced_code) >= _CACHED_CODES:
+        _reduced_code.clear()
+    cached = _reduced_code[id(code)] = (code, tuple(fields[:_FILENAME_INDEX]),
+                                         fields[_FILENAME_INDEX],
+                                         tuple(fields[_FILENAME_INDEX + 1:]))
+    return cached
 
 
 def _rebuild_code(version, fields):
@@ -240,69 +256,81 @@ def _restore_cell(cell, value):
 
 # --- functions ---------------------------------------------------------------------------------------
 
+# The keys of a function's state: private copies (see names), as are the names they hold.
+_GLOBALS, _SUBMODULES, _MODULE_ATTRIBUTES, _CELLS, _DICT = map(
+    private, ("globals", "submodules", "module_attributes", "cells", "__dict__"))
+_DEFAULTS, _KWDEFAULTS, _DOC, _ANNOTATIONS, _QUALNAME, _MODULE, _TYPE_PARAMS = map(
+    private, ("__defaults__", "__kwdefaults__", "__doc__", "__annotations__", "__qualname__",
+              "__module__", "__type_params__"))
+
+
 def reduce_function(pickler, func):
     if travels_by_reference(func, func.__module__, func.__qualname__):
         return NotImplemented
     code = func.__code__
     if code is decorated.SINGLEDISPATCH_CODE:
         return decorated.reduce_singledispatch(pickler, func)
-    table = pickler.names
     namespace = func.__globals__
     base = pickler.globals_bases.get(id(namespace))
     if base is None:
         base = pickler.globals_bases[id(namespace)] = GlobalsBase(
-            _private_or_none(table, namespace.get("__name__")),
-            _private_or_none(table, namespace.get("__package__")))
+            _private_or_none(namespace.get("__name__")),
+            _private_or_none(namespace.get("__package__")))
     state = {}
     used = {}
     _collect_globals(code, namespace, used)
     closure = func.__closure__
     contents = () if closure is None else tuple(_cell_value(c) for c in closure)
     defaults, kwdefaults = func.__defaults__, func.__kwdefaults__
-    held = [v for v in (*used.values(), *contents, *(defaults or ()), *(kwdefaults or {}).values())
-            if type(v) is types.ModuleType]
     imports = attributes = None
-    if held:
-        stand_ins, imports, attributes = modules.reach(pickler, held, _all_names(code, {}))
-        if stand_ins:
-            def swap(value):
-                return stand_ins.get(id(value), value)
-            used = {k: swap(v) for k, v in used.items()}
-            contents = tuple(map(swap, contents))
-            defaults = defaults and tuple(map(swap, defaults))
-            kwdefaults = kwdefaults and {k: swap(v) for k, v in kwdefaults.items()}
+    if used or contents or defaults or kwdefaults:
+        held = [v for v in (*used.values(), *contents, *(defaults or ()),
+                            *(kwdefaults.values() if kwdefaults else ())) if type(v) is _MODULE_TYPE]
+        if held:
+            stand_ins, imports, attributes = modules.reach(pickler, held, _all_names(code, {}))
+            if stand_ins:  # by-value modules travel as their stand-ins
+                used, contents, defaults, kwdefaults = _swapped(
+                    stand_ins, used, contents, defaults, kwdefaults)
     if used:
-        state["globals"] = {private(table, k): v for k, v in used.items()}
+        state[_GLOBALS] = {private(k): v for k, v in used.items()}
     if imports:
-        state["submodules"] = tuple(imports)
+        state[_SUBMODULES] = tuple(imports)
     if attributes:
-        state["module_attributes"] = tuple(attributes)
+        state[_MODULE_ATTRIBUTES] = tuple(attributes)
     if closure is not None:
         cells = pickler.empty_cells
         closure = tuple(cells.get(id(c)) or cells.setdefault(id(c), EmptyCell()) for c in closure)
-        state["cells"] = contents
+        state[_CELLS] = contents
     if defaults is not None:
-        state["__defaults__"] = defaults
+        state[_DEFAULTS] = defaults
     if kwdefaults is not None:
-        state["__kwdefaults__"] = kwdefaults
+        state[_KWDEFAULTS] = kwdefaults
     if func.__doc__ is not None:
-        state["__doc__"] = func.__doc__
-    if func.__annotations__:  # keyed by parameter names, which travel as the payload's copies
-        state["__annotations__"] = private_keys(table, func.__annotations__)
+        state[_DOC] = func.__doc__
+    if func.__annotations__:  # keyed by parameter names, which travel as private copies
+        state[_ANNOTATIONS] = private_keys(func.__annotations__)
     if func.__qualname__ != getattr(code, "co_qualname", code.co_name):  # what rebuilding gives
-        state["__qualname__"] = private(table, func.__qualname__)
+        state[_QUALNAME] = private(func.__qualname__)
     if func.__module__ != namespace.get("__name__"):
-        state["__module__"] = _private_or_none(table, func.__module__)
+        state[_MODULE] = _private_or_none(func.__module__)
     if func.__dict__:
-        state["__dict__"] = func.__dict__
+        state[_DICT] = func.__dict__
     if getattr(func, "__type_params__", None):
-        state["__type_params__"] = func.__type_params__
-    return (_rebuild_function, (code, base, private(table, func.__name__), closure),
-            private_keys(table, state), None, None, _restore_function)
+        state[_TYPE_PARAMS] = func.__type_params__
+    return (_rebuild_function, (code, base, private(func.__name__), closure), state, None, None,
+            _restore_function)
 
 
-def _private_or_none(table, name):
-    return private(table, name) if type(name) is str else name
+def _swapped(stand_ins, used, contents, defaults, kwdefaults):
+    def swap(value):
+        return stand_ins.get(id(value), value)
+    return ({k: swap(v) for k, v in used.items()}, tuple(map(swap, contents)),
+            defaults and tuple(map(swap, defaults)),
+            kwdefaults and {k: swap(v) for k, v in kwdefaults.items()})
+
+
+def _private_or_none(name):
+    return private(name) if type(name) is str else name
 
 
 def _rebuild_function(code, globals, name, closure):

@@ -20,15 +20,14 @@ _NOT_SHIPPED = frozenset({"__builtins__", "__loader__", "__spec__", "__cached__"
 
 
 def reduce_module(pickler, module):
-    table = {} if pickler is None else pickler.names
-    name = private(table, module.__name__)
+    name = private(module.__name__)
     if module_travels_by_reference(module):
         return importlib.import_module, (name,)
     namespace = vars(module)
     if pickler is not None:
         pickler.globals_bases.setdefault(id(namespace), ModuleNamespace(module))
         pickler.module_subsets.setdefault(id(module), module)  # it has every attribute already
-    state = {private(table, k): v for k, v in namespace.items() if k not in _NOT_SHIPPED}
+    state = {private(k): v for k, v in namespace.items() if k not in _NOT_SHIPPED}
     return _rebuild_module, (name,), state, None, None, _restore_module
 
 
@@ -96,7 +95,7 @@ def reach(pickler, modules, attribute_names):
                 value = namespace[name]
                 if type(value) is types.ModuleType:
                     pending.append(value)
-                named[private(pickler.names, name)] = value
+                named[private(name)] = value
         if named:
             attributes.append((stand_in, named))
     for _, named in attributes:  # by-value modules among the attributes travel as their stand-ins
@@ -110,8 +109,7 @@ def _stand_in(pickler, module):
     """One stand-in per module and payload, whose dict is the globals of the module's functions."""
     stand_in = pickler.module_subsets.get(id(module))
     if stand_in is None:
-        stand_in = pickler.module_subsets[id(module)] = ModuleSubset(
-            private(pickler.names, module.__name__))
+        stand_in = pickler.module_subsets[id(module)] = ModuleSubset(private(module.__name__))
         pickler.globals_bases.setdefault(id(vars(module)), ModuleNamespace(stand_in))
     return stand_in
 

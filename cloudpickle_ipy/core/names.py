@@ -6,50 +6,56 @@ The pickler shares a string or tuple between two places of a payload when both h
 identifiers when it compiles code, sets an attribute or builds a code object, and a process that
 loaded a payload (and interned its names, or had interned them before) holds other objects than the
 one that made it. So the names that by-value reductions write (code object names and constants,
-function, class and attribute names) are replaced by private copies, one per value and payload:
-they are shared exactly where their values are equal, and never with the user's own data. Pickling
-again what a payload rebuilt then gives the payload's bytes.
+function, class and attribute names, and this package's own keys) are replaced by private copies,
+one per value: they are shared exactly where their values are equal, and never with the user's own
+data, whatever either process interned. Pickling again what a payload rebuilt gives its bytes.
+
+The copies are kept for the life of the process (names of the code pickled, and short constants),
+so that a name costs one dict lookup.
 """
+_COPIES = {}  # value -> this process's private copy
 
 
-def private(table, name):
-    """The payload's own copy of the string ``name`` (``table`` is one payload's)."""
-    copy = table.get(name)
+def private(name):
+    """The private copy of the string ``name``."""
+    copy = _COPIES.get(name)
     if copy is None:
         # A new object equal to ``name``: join makes one even of a single character, which most
         # other operations (and unpickling) return as a shared singleton.
-        copy = table[name] = "".join(("", name))
+        copy = _COPIES.setdefault(name, "".join(("", name)))
     return copy
 
 
-def private_keys(table, mapping):
-    """A new dict of ``mapping`` with string keys replaced by the payload's copies (keys such as
-    ``"__doc__"`` are this package's own interned constants, which user data may share)."""
-    return {private(table, key): value for key, value in mapping.items()}
+def private_keys(mapping):
+    """A new dict of ``mapping`` with its (string) keys replaced by their private copies."""
+    return {private(key): value for key, value in mapping.items()}
 
 
-def private_names(table, names):
-    """The payload's own copy of a tuple of strings, shared by every equal tuple of the payload."""
-    copy = table.get(names)
+def private_names(names):
+    """The private copy of a tuple of strings, the same object for every equal tuple."""
+    copy = _COPIES.get(names)
     if copy is None:
-        copy = table[names] = tuple([private(table, name) for name in names])
+        copy = _COPIES.setdefault(names, tuple([private(name) for name in names]))
     return copy
 
 
-def private_constants(table, constants):
-    """A code object's ``constants`` with every string, also inside tuples and frozensets, replaced
-    by the payload's copy (a code object interns the identifiers among its constants, so the
-    loading side holds its own interned strings there). Tuples holding strings become new tuples,
-    never shared; frozensets become :class:`SortedSet`. The same object if nothing changes."""
+def private_constants(constants):
+    """A code object's ``constants`` with every string that CPython may intern (identifier-like,
+    or short), also inside tuples and frozensets, replaced by its private copy: a code object
+    interns such constants, so the loading side holds its own interned strings there. Tuples
+    holding such strings become new tuples, never shared; frozensets become :class:`SortedSet`.
+    The same object if nothing changes."""
     changed = None
     for index, constant in enumerate(constants):
         kind = type(constant)
         if kind is str:
-            copy = private(table, constant)
+            if len(constant) > 40 and not _name_like(constant):
+                continue
+            copy = private(constant)
         elif kind is tuple and constant:
-            copy = private_constants(table, constant)
+            copy = private_constants(constant)
         elif kind is frozenset:
-            copy = SortedSet(private_constants(table, tuple(constant)))
+            copy = SortedSet(private_constants(tuple(constant)))
         else:
             continue
         if copy is not constant:
@@ -57,6 +63,11 @@ def private_constants(table, constants):
                 changed = list(constants)
             changed[index] = copy
     return constants if changed is None else tuple(changed)
+
+
+def _name_like(text):
+    """Whether CPython interns ``text`` as a constant: letters, digits and underscores only."""
+    return text.isascii() and text.replace("_", "a").isalnum()
 
 
 class SortedSet:

@@ -50,13 +50,11 @@ class Pickler(pickle.Pickler):
                          buffer_callback=buffer_callback)
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
-        # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell, the
-        # private copy of each name (see names), each code file name as it travels (see sources),
-        # what travels for each by-value module (see modules), the type parameters of the type
-        # statements already pickled (see typevars).
+        # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell, each
+        # code file name as it travels (see sources), what travels for each by-value module (see
+        # modules), the type parameters of the type statements already pickled (see typevars).
         self.globals_bases = {}
         self.empty_cells = {}
-        self.names = {}
         self.source_files = {}
         self.module_subsets = {}
         self.alias_params = {}

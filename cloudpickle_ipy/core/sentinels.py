@@ -11,7 +11,7 @@ pickling a loaded dataclass again would give other bytes.
 """
 import sys
 
-from .names import private
+from .names import private, private_keys
 
 
 def reducers():
@@ -33,8 +33,10 @@ def reducers():
 
 def _reduce_with_private_slot_names(pickler, obj):
     func, args, (attributes, slots) = obj.__reduce_ex__(2)[:3]
-    names = {} if pickler is None else pickler.names
-    slots = {private(names, k): v for k, v in slots.items()}
+    slots = private_keys(slots)
     if type(slots.get("name")) is str:  # a field's name
-        slots["name"] = private(names, slots["name"])
+        slots[_NAME] = private(slots["name"])
     return func, args, (attributes, slots)
+
+
+_NAME = private("name")

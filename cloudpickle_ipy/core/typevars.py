@@ -37,9 +37,8 @@ def reduce_type_param(pickler, param):
     if getattr(param, "has_default", None) and param.has_default():
         options["default"] = param.__default__
     constraints = getattr(param, "__constraints__", ())
-    table = {} if pickler is None else pickler.names
-    args = (type(param), private(table, param.__name__), constraints, private_keys(table, options),
-            private(table, param.__module__), identity.tracking_id(param, _fingerprint))
+    args = (type(param), private(param.__name__), constraints, private_keys(options),
+            private(param.__module__), identity.tracking_id(param, _fingerprint))
     return _rebuild_type_param, args
 
 
@@ -65,13 +64,12 @@ def reduce_type_alias(pickler, alias):
                                      alias.__module__)
     if pickler is None:  # the C pickler alone cannot tell the parameters' owner: Pickler will
         return NotImplemented
-    table = pickler.names
-    owned = _TypeParamsOf(alias, private(table, "__type_params__"))
+    owned = _TypeParamsOf(alias)
     shapes, parts = [], {_VALUE: alias.__value__}
     for index, param in enumerate(alias.__type_params__):
         pickler.alias_params[id(param)] = (owned, index)
-        shapes.append(_param_shape(table, param, index, parts))
-    args = (private(table, alias.__name__), tuple(shapes), private(table, alias.__module__))
+        shapes.append(_param_shape(param, index, parts))
+    args = (private(alias.__name__), tuple(shapes), private(alias.__module__))
     return _rebuild_statement_alias, args, parts, None, None, _set_alias_parts
 
 
@@ -83,22 +81,23 @@ def _made_by_statement(alias):
 class _TypeParamsOf:
     """Stands for ``alias.__type_params__``, for an alias earlier in the payload."""
 
-    __slots__ = ("alias", "attribute")
+    __slots__ = ("alias",)
 
-    def __init__(self, alias, attribute):
-        self.alias, self.attribute = alias, attribute  # the payload's own "__type_params__"
+    def __init__(self, alias):
+        self.alias = alias
 
     def __reduce__(self):
-        return getattr, (self.alias, self.attribute)
+        return getattr, (self.alias, _TYPE_PARAMS)
 
 
 _PREFIXES = {"TypeVar": "", "TypeVarTuple": "*", "ParamSpec": "**"}
+_TYPE_PARAMS = private("__type_params__")
 _PARTS = "__cloudpickle_ipy_alias_parts__"  # the global the statement reads its parts from
 # Keys of the parts (numbers: no string the user's data might share, see names).
 _VALUE, _BOUND, _CONSTRAINT, _DEFAULT = range(4)
 
 
-def _param_shape(table, param, index, parts):
+def _param_shape(param, index, parts):
     """``(kind, name, number of constraints or -1 for a bound, has a default)`` of a statement's
     type parameter; its bound, constraints and default go into ``parts``."""
     kind = type(param).__name__
@@ -114,7 +113,7 @@ def _param_shape(table, param, index, parts):
     has_default = bool(getattr(param, "has_default", None) and param.has_default())
     if has_default:
         parts[_DEFAULT, index] = param.__default__
-    return private(table, kind), private(table, param.__name__), bounds, has_default
+    return private(kind), private(param.__name__), bounds, has_default
 
 
 def _rebuild_statement_alias(name, shapes, module):
