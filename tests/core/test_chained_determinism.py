@@ -41,17 +41,14 @@ def make_adder(k, value="value"):
 def other(value=SHARED, name="who"):
     return value, name, LABELS
 
-class Shape:
-    sides = 4
-    names = {"square": 4, "triangle": 3}
+class Gauge:
+    units = {"square": 4, "triangle": 3}
     labels = LABELS
     def __init__(self, size):
         self.size = size
-    def area(self):
-        return self.size ** 2 * SCALE
     @property
-    def perimeter(self):
-        return self.sides * self.size
+    def reading(self):
+        return self.units["square"] * self.size * SCALE
 
 class Documented:
     """Documented."""
@@ -107,8 +104,8 @@ def show(x):
 def _(x: int):
     return "int"
 
-OBJECTS = [make_adder(5), other, Shape, Documented, Color, Point, Person, Base, Box, Pair, Movie, cached,
-           show, Shape(2), Color.RED, Point(1, 2), Pair(1, "b")]
+OBJECTS = [make_adder(5), other, Gauge, Documented, Color, Point, Person, Base, Box, Pair, Movie, cached,
+           show, Gauge(2), Color.RED, Point(1, 2), Pair(1, "b")]
 if sys.version_info >= (3, 12):
     exec("type Tree = int | list[Tree]\\ntype Pairs[K, V: (int, str)] = list[tuple[K, V]]\\n"
          "def first[Q](items: list[Q]) -> Q:\\n    return items[0]\\n", globals())
@@ -131,8 +128,8 @@ SCRIPT_B = textwrap.dedent("""
     sys.stdout.buffer.write(dumps(pickle.loads(sys.stdin.buffer.read())))
 """)
 
-INTERNED = ["value", "name", "size", "area", "perimeter", "get", "self", "twice", "tag", "square",
-            "RED", "green", "item", "letter", "local", "title", "year", "run", "stop", "sides"]
+INTERNED = ["value", "name", "size", "reading", "units", "get", "self", "twice", "tag", "square",
+            "RED", "green", "item", "letter", "local", "title", "year", "run", "stop", "note"]
 
 COUNT = 17 + (3 if sys.version_info >= (3, 12) else 0)
 

@@ -57,20 +57,18 @@ result = before + [cls is type(old), type(new) is cls, isinstance(old, cls), old
 
 def test_each_payload_gets_fresh_globals():
     ns = define("""
-        counter = 0
+        calls = 0
 
         def bump():
-            global counter
-            counter += 1
-            return counter
+            global calls
+            calls = calls + 1
+            return calls
 
         class Tally:
-            count = 0
-
             def bump(self):
-                global counter
-                counter += 1
-                return counter
+                global calls
+                calls = calls + 1
+                return calls
     """)
     payload = cloudpickle.dumps([ns.bump, ns.Tally])
     check = """
