@@ -98,7 +98,7 @@ def reduce_class(pickler, cls):
 
 
 # Attributes that hold names (the class statement's, or those its decorator or metaclass made from
-# the names of its body): they travel as the payload's copies, see names.
+# the names of its body): they travel as private copies, see names.
 _NAME_TUPLES = frozenset({"__slots__", "__static_attributes__", "__match_args__", "_fields"})
 _NAME_KEYS = frozenset({"__annotations__", "_field_defaults", "__dataclass_fields__"})
 _HOLDING_NAMES = _NAME_TUPLES | _NAME_KEYS
@@ -106,7 +106,7 @@ _HOLDING_NAMES = _NAME_TUPLES | _NAME_KEYS
 
 def _as_shipped(name, value):
     """``value`` of attribute ``name`` as it travels: frozensets (``__abstractmethods__``, a
-    TypedDict's keys) in a stable order, names as the payload's copies."""
+    TypedDict's keys) in a stable order, names as private copies."""
     kind = type(value)
     if kind is frozenset:
         return SortedSet(private_constants(tuple(value)))

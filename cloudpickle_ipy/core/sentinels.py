@@ -5,7 +5,7 @@ Its sentinels must load as themselves, not as copies: ``dataclasses`` tells a re
 dataclass would lose its ``fields()`` or a subclass of it would turn required fields optional.
 
 Its ``Field`` objects (and a dataclass's parameters) travel with their slot names, and a field's
-name, as the payload's own copies (see ``names``): the slot ``name`` of a field named ``name`` is
+name, as private copies (see ``names``): the slot ``name`` of a field named ``name`` is
 otherwise the same string object as the field's name here, and not in a process that loaded it, so
 pickling a loaded dataclass again would give other bytes.
 """
