@@ -7,14 +7,26 @@ import io
 import pickle
 import sys
 
-from . import classes, descriptors, functions, locate, modules, plain, sentinels, stdlib, typevars
+from . import (
+    classes,
+    decorated,
+    descriptors,
+    functions,
+    locate,
+    modules,
+    plain,
+    sentinels,
+    stdlib,
+    typevars,
+)
 from .classes import reduce_class
+from .exceptions import reduce_exception
 
 DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 # How each kind of object travels, by exact type; each module contributes its own kinds.
 _REDUCERS = {**functions.REDUCERS, **classes.REDUCERS, **descriptors.REDUCERS, **modules.REDUCERS,
-             **stdlib.REDUCERS, **typevars.REDUCERS}
+             **stdlib.REDUCERS, **typevars.REDUCERS, **decorated.REDUCERS}
 
 # Kinds from modules too costly to import here: their reducers join once the user has imported them
 # (before that, none of their objects can exist).
@@ -38,9 +50,14 @@ class Pickler(pickle.Pickler):
                          buffer_callback=buffer_callback)
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
-        # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell.
+        # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell, each
+        # code file name as it travels (see sources), what travels for each by-value module (see
+        # modules), the type parameters of the type statements already pickled (see typevars).
         self.globals_bases = {}
         self.empty_cells = {}
+        self.source_files = {}
+        self.module_subsets = {}
+        self.alias_params = {}
 
     def reducer_override(self, obj):
         reduce = _REDUCERS.get(type(obj))
@@ -48,6 +65,8 @@ class Pickler(pickle.Pickler):
             return reduce(self, obj)
         if isinstance(obj, type):
             return reduce_class(self, obj)
+        if isinstance(obj, BaseException):
+            return reduce_exception(self, obj)
         return NotImplemented
 
     def dump(self, obj):
@@ -55,8 +74,10 @@ class Pickler(pickle.Pickler):
             return super().dump(obj)
         except RecursionError as e:
             raise pickle.PicklingError(
-                f"cannot pickle {type(obj).__name__!r} object: it is nested too deeply for the "
-                f"recursion limit ({e})") from e
+                f"Could not pickle object as excessively deep recursion required. The "
+                f"{type(obj).__name__!r} object holds objects nested deeper than the "
+                f"interpreter's recursion limit allows: flatten the structure, or raise the "
+                f"limit with sys.setrecursionlimit where it applies") from e
         except Exception as e:
             located = locate.annotate(self, obj, e)
             if located is None:

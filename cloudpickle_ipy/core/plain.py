@@ -17,6 +17,7 @@ import operator
 import pickle
 import types
 
+from .exceptions import rebuilt_without_init, reduce_exception
 from .registry import INTERACTIVE_MODULES, is_registered_by_value
 
 
@@ -53,8 +54,18 @@ class _DispatchTable(dict):
         self._reduce_ex = operator.methodcaller("__reduce_ex__", protocol)
 
     def __missing__(self, kind):
-        reduce = self[kind] = _by_name if issubclass(kind, type) else self._reduce_ex
+        if issubclass(kind, type):
+            reduce = _by_name
+        elif issubclass(kind, BaseException) and rebuilt_without_init(kind):
+            reduce = _reduce_exception_alone
+        else:
+            reduce = self._reduce_ex
+        self[kind] = reduce
         return reduce
+
+
+def _reduce_exception_alone(exc):
+    return reduce_exception(None, exc)
 
 
 def _by_name(cls):
