@@ -14,10 +14,11 @@ from .registry import (
                        register_pickle_by_value,
                        unregister_pickle_by_value,
 )
-from .wrappers import wrap_non_picklable_objects
+from .wrappers import CallableObjectWrapper, CloudpickledObjectWrapper, wrap_non_picklable_objects
 
 __all__ = [
-    "CloudPickler", "DEFAULT_PROTOCOL", "Pickler", "PythonVersionError", "dump", "dumps",
-    "list_registry_pickle_by_value", "load", "loads", "register_pickle_by_value",
-    "unregister_pickle_by_value", "wrap_non_picklable_objects",
+    "CallableObjectWrapper", "CloudPickler", "CloudpickledObjectWrapper", "DEFAULT_PROTOCOL",
+    "Pickler", "PythonVersionError", "dump", "dumps", "list_registry_pickle_by_value", "load",
+    "loads", "register_pickle_by_value", "unregister_pickle_by_value",
+    "wrap_non_picklable_objects",
 ]
