@@ -8,7 +8,7 @@ Needs nothing beyond the standard library.
 from pickle import load, loads
 
 from .functions import PythonVersionError
-from .pickler import DEFAULT_PROTOCOL, CloudPickler, Pickler, dump, dumps
+from .pickler import DEFAULT_PROTOCOL, CloudPickler, Pickler, dump, dumps, register
 from .registry import (
                        list_registry_pickle_by_value,
                        register_pickle_by_value,
@@ -19,6 +19,6 @@ from .wrappers import CallableObjectWrapper, CloudpickledObjectWrapper, wrap_non
 __all__ = [
     "CallableObjectWrapper", "CloudPickler", "CloudpickledObjectWrapper", "DEFAULT_PROTOCOL",
     "Pickler", "PythonVersionError", "dump", "dumps", "list_registry_pickle_by_value", "load",
-    "loads", "register_pickle_by_value", "unregister_pickle_by_value",
+    "loads", "register", "register_pickle_by_value", "unregister_pickle_by_value",
     "wrap_non_picklable_objects",
 ]
