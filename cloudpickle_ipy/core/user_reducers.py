@@ -14,15 +14,17 @@ REGISTERED = {}  # type -> reduce(obj), from register(): process-wide
 
 
 def checked_reducers(reducers):
-    """``reducers=`` as a dict, each entry checked as ``register`` checks it."""
+    """``reducers=``, each entry checked as ``register`` checks it (cheaply: it is per call)."""
     try:
-        items = list(reducers.items())
+        items = reducers.items()
     except AttributeError:
         raise TypeError(f"reducers= takes a dict {{type: reduce_function}}, not "
                         f"{type(reducers).__name__}") from None
     for type_, reduce_function in items:
-        check_reducer(type_, reduce_function, "reducers=")
-    return dict(items)
+        if (type_ in _SAVED_BEFORE_REDUCERS or not isinstance(type_, type)
+                or not callable(reduce_function)):
+            check_reducer(type_, reduce_function, "reducers=")
+    return reducers
 
 
 def check_reducer(type_, reduce_function, where):
