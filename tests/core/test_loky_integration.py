@@ -1,10 +1,10 @@
 """The seed's loky usage examples, importing from our package, each in a fresh process with real loky
 workers.
 
-Objects meant to be "interactive" are defined in the script, under its ``if __name__ ==
-"__main__":`` guard: loky's workers cannot import them by name, as they could not import what was
-typed into a notebook. The functions a worker runs on them live in an importable module,
-``seed_helpers`` (a library's functions). Each script prints one JSON line.
+Objects meant to be "interactive" are defined in the script, its ``__main__``, which loky's workers
+never import: they cannot find those objects by name, as they could not find what was typed into a
+notebook. The functions a worker runs on them live in an importable module, ``seed_helpers`` (a
+library's functions). Each script prints one JSON line.
 
 The wrapping examples run under two loky picklers: plain ``pickle``, where the wrapper is what lets
 the object travel (the same object unwrapped fails, and the script says so), and our Pickler.
@@ -22,15 +22,10 @@ LOKY_PICKLERS = ["pickle", OURS]
 # What the workers run: importable, from the scripts and from the workers.
 SEED_HELPERS = '''
 import pickle
-import sys
 
 from loky.process_executor import BrokenProcessPool
 
 from cloudpickle_ipy.core import CallableObjectWrapper, CloudpickledObjectWrapper
-
-
-def main_has(name):
-    return hasattr(sys.modules["__main__"], name)
 
 
 def kind(obj):
@@ -102,7 +97,7 @@ HEADER = """
     import json, os
     from loky import get_reusable_executor
     from cloudpickle_ipy.core import wrap_non_picklable_objects
-    from seed_helpers import kind, main_has, process, process_with, try_sending
+    from seed_helpers import kind, process, process_with, try_sending
 """
 
 
@@ -153,7 +148,6 @@ INTERACTIVE_FUNCTION = HEADER + """
                 "value": value,
                 "other_process": pid != os.getpid(),
                 "name": interactive_function.__name__,
-                "worker_sees_it": executor.submit(main_has, "interactive_function").result(),
                 "results": [v for v, _ in executor.map(interactive_function, [2, 4])],
                 "unwrapped": try_sending(executor, not_wrapped),
             }))
@@ -167,7 +161,7 @@ def test_wrapping_an_interactively_defined_function(run_example, loky_pickler):
     result = run_example(INTERACTIVE_FUNCTION, loky_pickler)
     assert result == {
         "value": 105.0, "other_process": True, "name": "interactive_function",
-        "worker_sees_it": False, "results": [101.0, 102.0],
+        "results": [101.0, 102.0],
         "unwrapped": "sent" if loky_pickler == OURS else "failed",
     }
 
@@ -191,7 +185,6 @@ CLASS = HEADER + """
                 "used_there": executor.submit(process_with, DataProcessor, [1, 2, 3]).result(),
                 "instance_there": executor.submit(process, DataProcessor(10), [1, 2]).result(),
                 "made_there": executor.submit(DataProcessor, 7).result().multiplier,
-                "worker_sees_it": executor.submit(main_has, "DataProcessor").result(),
                 "unwrapped": try_sending(executor, NotWrapped),
             }))
         finally:
@@ -204,7 +197,7 @@ def test_wrapping_a_class_and_using_it_inside_a_worker_function(run_example, lok
     result = run_example(CLASS, loky_pickler)
     assert result == {
         "used_there": [[3, 6, 9], "DataProcessor", True], "instance_there": [10, 20],
-        "made_there": 7, "worker_sees_it": False,
+        "made_there": 7,
         "unwrapped": "sent" if loky_pickler == OURS else "failed",
     }
 
