@@ -28,7 +28,9 @@ from .user_reducers import REGISTERED
 def _import_unless_by_value(name, globals=None, locals=None, fromlist=(), level=0):
     if name in INTERACTIVE_MODULES or name == __name__ or is_registered_by_value(name):
         raise ImportError(f"{name} travels by value")  # the full Pickler takes over
-    return __import__(name, globals, locals, fromlist, level)
+    # The real one, named in full: on Python 3.9 this module's own frames may find a bare
+    # ``__import__`` in the dict below, which is this function.
+    return builtins.__import__(name, globals, locals, fromlist, level)
 
 
 __builtins__ = dict(builtins.__dict__, __import__=_import_unless_by_value)

@@ -244,3 +244,36 @@ def test_a_registered_reducer_leaves_other_types_on_the_fast_path():
                           for protocol in (2, 3, 4, 5)]))
     """)
     assert result == [True, True, True, True]
+
+
+FAST_PATH = """
+    import collections, fractions, json, os.path, sys, types
+    from cloudpickle_ipy.core import pickler, plain, register
+
+    class Unrelated:
+        pass
+
+    def reduce_unrelated(obj):
+        return Unrelated, ()
+
+    # Instances of importable classes, importable classes and functions: found by name.
+    data = [fractions.Fraction(1, 3), collections.OrderedDict(a=1), types.SimpleNamespace(b=2),
+            collections.Counter, os.path.join, list(range(50))]
+
+    def on_fast_path(call_reducers=None):
+        # plain.dumps gives bytes, or None when the full Pickler must take over.
+        return plain.dumps(data, 5, pickler._REDUCERS, call_reducers) is not None
+
+    before = on_fast_path()
+    with_call_reducer = on_fast_path({Unrelated: reduce_unrelated})
+    register(Unrelated, reduce_unrelated)
+    print(json.dumps([before, with_call_reducer, on_fast_path(),
+                      on_fast_path({types.FunctionType: reduce_unrelated})]))
+"""
+
+
+def test_other_types_stay_on_the_fast_path_for_data_next_to_a_reducer():
+    # Not timed here (benchmarks/reducer_overhead.py does): the C pickler alone still does the job.
+    before, with_call_reducer, registered, for_functions = run(FAST_PATH)
+    assert before and with_call_reducer and registered
+    assert not for_functions  # a reducer for functions needs the full Pickler, found by name or not
