@@ -3,8 +3,8 @@
 ``reducer_override`` runs for every such object, so it is one dict lookup on the object's type and
 an ``isinstance`` check for metaclasses; everything else is left to the C pickler.
 
-Reducers of the user's (``register``, and ``reducers=`` for one call) go into that same dict, so
-they win over ours for their type and cost nothing for the others.
+Reducers of the user's go into that dict (``register``) or a copy of it (``reducers=``, for one
+call), so they win over ours for their type and cost nothing for the others.
 """
 import io
 import pickle

@@ -98,8 +98,8 @@ def _by_name(cls):
     return cls.__qualname__
 
 
-# protocol -> (how many reducers they were made from, dispatch entries, whether a registered
-# reducer needs every reference by name refused)
+# protocol -> (how many of ours and of copyreg's reducers they were made from, dispatch entries,
+# whether a registered reducer needs every reference by name refused)
 _made = {}
 
 
@@ -110,11 +110,17 @@ def forget_tables():
 
 def _alone(protocol, reducers):
     made_from, entries, refuse_names = _made.get(protocol, (None, None, None))
-    if made_from != len(reducers):  # reducers join once their module is imported
-        entries = {kind: _called_alone(reduce, protocol) for kind, reduce in reducers.items()}
+    # Ours join once their module is imported; copyreg's when a metaclass is registered there.
+    if made_from != (len(reducers), len(copyreg.dispatch_table)):
+        # Pickler's reducer_override takes every class before copyreg is asked, so a reducer that
+        # copyreg has for a metaclass (wrappers' has one) must not take the classes here either.
+        entries = {kind: _by_name for kind in copyreg.dispatch_table
+                   if isinstance(kind, type) and issubclass(kind, type)}
+        entries.update({kind: _called_alone(reduce, protocol) for kind, reduce in reducers.items()})
         entries.update(REGISTERED)
         refuse_names = not _SAVED_BY_NAME.isdisjoint(REGISTERED)
-        _made[protocol] = len(reducers), entries, refuse_names
+        made_from = len(reducers), len(copyreg.dispatch_table)
+        _made[protocol] = made_from, entries, refuse_names
     return entries, refuse_names
 
 

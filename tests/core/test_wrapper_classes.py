@@ -139,3 +139,18 @@ def test_an_instance_made_without_init_does_not_recurse():
     with pytest.raises(AttributeError):
         empty.anything
     assert "CloudpickledObjectWrapper" in repr(wrap_non_picklable_objects(NS.Basket([])))
+
+
+def test_a_subclass_of_a_wrapped_class_travels_in_one_payload():
+    # Inside, the class goes by value as itself: not through the wrapper's reducer again and again.
+    Wrapped = wrap_non_picklable_objects(NS.Basket)
+
+    class Bigger(Wrapped):
+        def total(self):
+            return 10 * super().total()
+
+    payload = pickle.dumps(Bigger)
+    assert payload.count(b"\x8c\x08_rebuild\x94") == 1
+    assert load_fresh(payload, "obj([1, 2]).total()") == 90
+    instances = pickle.dumps(wrap_non_picklable_objects([Wrapped([2]), Bigger([1])], False))
+    assert load_fresh(instances, "[b.total() for b in obj]") == [6, 30]
