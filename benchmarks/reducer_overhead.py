@@ -56,11 +56,9 @@ def worker(mode, scale, only):
     """Time every case in ``mode``; print {case: best seconds} and where the core came from."""
     import cloudpickle_ipy.core as core
 
-    dumps = core.dumps
     if mode == "registered":
         core.register(Unrelated, reduce_unrelated)
-    elif mode == "per call":
-        dumps = partial(core.dumps, reducers={Unrelated: reduce_unrelated})
+    reducers = {Unrelated: reduce_unrelated} if mode == "per call" else None
     times = {}
     for case in ALL_CASES:
         if only and case.name not in only:
@@ -69,7 +67,7 @@ def worker(mode, scale, only):
         if corpus.by_value_module is not None:
             core.register_pickle_by_value(corpus.by_value_module)
         try:
-            run = partial(_dumps_all, dumps, corpus.objects, corpus.out_of_band)
+            run = partial(_dumps_all, core.dumps, corpus.objects, corpus.out_of_band, reducers)
             seconds, _ = _best_of(run, 1, keep=False)
             times[case.name], _ = _best_of(run, _calls_per_round(seconds), keep=False)
         finally:
@@ -80,10 +78,14 @@ def worker(mode, scale, only):
     print(json.dumps({"core": core.__file__, "times": times}))
 
 
-def _dumps_all(dumps, objects, out_of_band):
-    if out_of_band:
-        return [dumps(obj, protocol=PROTOCOL, buffer_callback=list().append) for obj in objects]
-    return [dumps(obj, protocol=PROTOCOL) for obj in objects]
+def _dumps_all(dumps, objects, out_of_band, reducers):
+    """Every mode calls alike; ``reducers`` is None but in mode "per call" (and in "before", whose
+    dumps has no such keyword)."""
+    if reducers is None:
+        return [dumps(obj, protocol=PROTOCOL, buffer_callback=list().append if out_of_band else None)
+                for obj in objects]
+    return [dumps(obj, protocol=PROTOCOL, buffer_callback=list().append if out_of_band else None,
+                  reducers=reducers) for obj in objects]
 
 
 def run_worker(mode, scale, only, before):

@@ -95,7 +95,10 @@ def dumps(obj, protocol=None, buffer_callback=None, *, reducers=None):
 
     ``reducers`` ({type: reduce_function}, as for ``register``) apply to this call only.
     """
-    protocol = _protocol(protocol)
+    if protocol is None:
+        protocol = DEFAULT_PROTOCOL
+    elif isinstance(protocol, dict):
+        _protocol(protocol)  # refuses it
     if reducers is not None:
         reducers = checked_reducers(reducers)
     if buffer_callback is None:  # a callback's side effects could not be taken back

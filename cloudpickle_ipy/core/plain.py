@@ -60,7 +60,10 @@ def dumps(obj, protocol, reducers, call_reducers):
     """
     if not _GUARD_WORKS:
         return None
-    entries, refuse_names = _alone(protocol, reducers)
+    made = _made.get(protocol)
+    if made is None or made[0] != len(reducers) or made[1] != len(copyreg.dispatch_table):
+        made = _made[protocol] = _alone(protocol, reducers)
+    entries, refuse_names = made[2], made[3]
     if call_reducers:
         refuse_names = refuse_names or not _SAVED_BY_NAME.isdisjoint(call_reducers)
     with io.BytesIO() as file:
@@ -98,8 +101,9 @@ def _by_name(cls):
     return cls.__qualname__
 
 
-# protocol -> (how many of ours and of copyreg's reducers they were made from, dispatch entries,
-# whether a registered reducer needs every reference by name refused)
+# protocol -> (how many of ours and of copyreg's reducers it was made from (ours join once their
+# module is imported, copyreg's when a metaclass is registered there), dispatch entries, whether a
+# registered reducer needs every reference by name refused)
 _made = {}
 
 
@@ -109,19 +113,14 @@ def forget_tables():
 
 
 def _alone(protocol, reducers):
-    made_from, entries, refuse_names = _made.get(protocol, (None, None, None))
-    # Ours join once their module is imported; copyreg's when a metaclass is registered there.
-    if made_from != (len(reducers), len(copyreg.dispatch_table)):
-        # Pickler's reducer_override takes every class before copyreg is asked, so a reducer that
-        # copyreg has for a metaclass (wrappers' has one) must not take the classes here either.
-        entries = {kind: _by_name for kind in copyreg.dispatch_table
-                   if isinstance(kind, type) and issubclass(kind, type)}
-        entries.update({kind: _called_alone(reduce, protocol) for kind, reduce in reducers.items()})
-        entries.update(REGISTERED)
-        refuse_names = not _SAVED_BY_NAME.isdisjoint(REGISTERED)
-        made_from = len(reducers), len(copyreg.dispatch_table)
-        _made[protocol] = made_from, entries, refuse_names
-    return entries, refuse_names
+    # Pickler's reducer_override takes every class before copyreg is asked, so a reducer that
+    # copyreg has for a metaclass (wrappers' has one) must not take the classes here either.
+    entries = {kind: _by_name for kind in copyreg.dispatch_table
+               if isinstance(kind, type) and issubclass(kind, type)}
+    entries.update({kind: _called_alone(reduce, protocol) for kind, reduce in reducers.items()})
+    entries.update(REGISTERED)
+    refuse_names = not _SAVED_BY_NAME.isdisjoint(REGISTERED)
+    return len(reducers), len(copyreg.dispatch_table), entries, refuse_names
 
 
 def _called_alone(reduce, protocol):
