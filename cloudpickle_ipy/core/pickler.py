@@ -2,10 +2,14 @@
 
 ``reducer_override`` runs for every such object, so it is one dict lookup on the object's type and
 an ``isinstance`` check for metaclasses; everything else is left to the C pickler.
+
+Reducers of the user's go into that dict (``register``) or a copy of it (``reducers=``, for one
+call), so they win over ours for their type and cost nothing for the others.
 """
 import io
 import pickle
 import sys
+import types
 
 from . import (
     classes,
@@ -21,6 +25,7 @@ from . import (
 )
 from .classes import reduce_class
 from .exceptions import reduce_exception
+from .user_reducers import REGISTERED, check_reducer, checked_reducers, taking_pickler
 
 DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
@@ -35,7 +40,24 @@ _ONCE_IMPORTED = {"dataclasses": sentinels.reducers, "typing": typevars.typing_r
 
 def _add_reducers_of_imported_modules():
     for name in [name for name in _ONCE_IMPORTED if name in sys.modules]:
-        _REDUCERS.update(_ONCE_IMPORTED.pop(name)())
+        _REDUCERS.update({**_ONCE_IMPORTED.pop(name)(), **taking_pickler(REGISTERED)})
+
+
+def _reducer_override_for(reducers):
+    """A ``reducer_override`` that consults ``reducers`` (type -> ``reduce(pickler, obj)``)."""
+    find = reducers.get  # bound once: the lookup below runs per object
+
+    def reducer_override(self, obj):
+        reduce = find(type(obj))
+        if reduce is not None:
+            return reduce(self, obj)
+        if isinstance(obj, type):
+            return reduce_class(self, obj)
+        if isinstance(obj, BaseException):
+            return reduce_exception(self, obj)
+        return NotImplemented
+
+    return reducer_override
 
 
 class Pickler(pickle.Pickler):
@@ -46,8 +68,7 @@ class Pickler(pickle.Pickler):
     """
 
     def __init__(self, file, protocol=None, buffer_callback=None):
-        super().__init__(file, DEFAULT_PROTOCOL if protocol is None else protocol,
-                         buffer_callback=buffer_callback)
+        super().__init__(file, _protocol(protocol), buffer_callback=buffer_callback)
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
         # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell, each
@@ -59,15 +80,7 @@ class Pickler(pickle.Pickler):
         self.module_subsets = {}
         self.alias_params = {}
 
-    def reducer_override(self, obj):
-        reduce = _REDUCERS.get(type(obj))
-        if reduce is not None:
-            return reduce(self, obj)
-        if isinstance(obj, type):
-            return reduce_class(self, obj)
-        if isinstance(obj, BaseException):
-            return reduce_exception(self, obj)
-        return NotImplemented
+    reducer_override = _reducer_override_for(_REDUCERS)
 
     def dump(self, obj):
         try:
@@ -88,20 +101,65 @@ class Pickler(pickle.Pickler):
 CloudPickler = Pickler
 
 
-def dump(obj, file, protocol=None, buffer_callback=None):
-    """Pickle ``obj`` to the binary ``file``, by value where needed."""
-    Pickler(file, protocol, buffer_callback=buffer_callback).dump(obj)
+def dump(obj, file, protocol=None, buffer_callback=None, *, reducers=None):
+    """Pickle ``obj`` to the binary ``file``, by value where needed.
+
+    ``reducers`` ({type: reduce_function}, as for ``register``) apply to this call only.
+    """
+    if reducers is not None:
+        reducers = checked_reducers(reducers)
+    _pickler(file, _protocol(protocol), buffer_callback, reducers).dump(obj)
 
 
-def dumps(obj, protocol=None, buffer_callback=None):
-    """Return the pickle of ``obj`` as bytes, by value where needed."""
-    protocol = DEFAULT_PROTOCOL if protocol is None else protocol
+def dumps(obj, protocol=None, buffer_callback=None, *, reducers=None):
+    """Return the pickle of ``obj`` as bytes, by value where needed.
+
+    ``reducers`` ({type: reduce_function}, as for ``register``) apply to this call only.
+    """
+    if protocol is None:
+        protocol = DEFAULT_PROTOCOL
+    elif isinstance(protocol, dict):
+        _protocol(protocol)  # refuses it
+    if reducers is not None:
+        reducers = checked_reducers(reducers)
     if buffer_callback is None:  # a callback's side effects could not be taken back
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
-        data = plain.dumps(obj, protocol, _REDUCERS)
+        data = plain.dumps(obj, protocol, _REDUCERS, reducers)
         if data is not None:
             return data
     with io.BytesIO() as file:
-        Pickler(file, protocol, buffer_callback=buffer_callback).dump(obj)
+        _pickler(file, protocol, buffer_callback, reducers).dump(obj)
         return file.getvalue()
+
+
+def _protocol(protocol):
+    if protocol is None:
+        return DEFAULT_PROTOCOL
+    if isinstance(protocol, dict):  # loky's order, dumps(obj, reducers)
+        raise TypeError("protocol must be an int, not a dict: pass reducers as reducers=")
+    return protocol
+
+
+def _pickler(file, protocol, buffer_callback, reducers):
+    """A Pickler for one call, where ``reducers`` (checked) win over every other for their type."""
+    pickler = Pickler(file, protocol, buffer_callback=buffer_callback)
+    if reducers:  # the C pickler looks reducer_override up on the instance when it dumps
+        table = {**_REDUCERS, **taking_pickler(reducers)}
+        pickler.reducer_override = types.MethodType(_reducer_override_for(table), pickler)
+    return pickler
+
+
+def register(type_, reduce_function):
+    """Pickle objects of exactly ``type_`` with ``reduce_function(obj)``, which returns what
+    ``__reduce__`` would (a string, or a tuple ``(callable, args, ...)``).
+
+    Process-wide, like ``copyreg.pickle``, but for this package's pickler only; it wins over the
+    reducer this package has for ``type_``, if any. A later call for the same type replaces it.
+    It is asked for every such object, those in what it returns too: one for ``type`` gets every
+    class, and must not return a class as its callable.
+    """
+    check_reducer(type_, reduce_function, "register()")
+    REGISTERED[type_] = reduce_function
+    _REDUCERS.update(taking_pickler({type_: reduce_function}))
+    plain.forget_tables()
