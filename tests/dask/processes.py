@@ -95,14 +95,15 @@ class Cluster:
         process.wait(10)
 
     def close(self):
-        """Stop every process (terminate, then kill what lingers)."""
-        processes = [p for p in [*self.workers, self.scheduler] if p.poll() is None]
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in processes:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        """Stop the workers, then the scheduler (terminate, then kill what lingers)."""
+        for group in (self.workers, [self.scheduler]):
+            processes = [p for p in group if p.poll() is None]
+            for process in processes:
+                os.killpg(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for process in processes:
+                try:
+                    process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(10)

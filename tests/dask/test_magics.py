@@ -2,6 +2,8 @@
 the extension loaded: a Client held in a variable, and scheduler addresses."""
 import _thread
 import os
+import pathlib
+import sys
 import threading
 import time
 
@@ -9,6 +11,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
+from cloudpickle_ipy import core
 from cloudpickle_ipy.extension import state_of
 from cloudpickle_ipy.magics import RemoteCellError
 from tests.ship.test_magics import loaded_shell, ok, run
@@ -38,6 +41,7 @@ def test_cells_run_on_one_worker_with_what_they_read(ip, client):
 
 
 def test_output_name_and_pull(ip):
+    run(ip, "class Box:\n    def __init__(self, v):\n        self.v = v")
     result, _, _ = ship(ip, "made = [1, 2]\nalso = Box(3)\nlen(made)", "-o stored --pull made,also")
     assert ok(result) == 2 and ip.user_ns["stored"] == 2 and ip.user_ns["made"] == [1, 2]
     assert type(ip.user_ns["also"]) is ip.user_ns["Box"]  # the class defined here
@@ -120,6 +124,7 @@ def test_output_appears_while_the_cell_runs(ip, tmp_path):
 
 def test_scheduler_addresses_and_the_listing(ip, cluster):
     port = cluster.address.rpartition(":")[2]
+    assert ok(ship(ip, "6 * 7")[0]) == 42
     assert ok(ship(ip, "6 * 7", target=cluster.address)[0]) == 42
     assert ok(ship(ip, "6 * 7", target=f"dask://127.0.0.1:{port}")[0]) == 42
     listing = repr(ok(run(ip, "%cloudpickle_target")[0]))
@@ -131,7 +136,39 @@ def test_scheduler_addresses_and_the_listing(ip, cluster):
     assert owned.owned and owned.client.status == "running"
 
 
+def test_the_modules_of_the_session_reach_the_cluster_before_each_cell(ip, client, monkeypatch):
+    """Plain Dask calls in cells (nothing shipped): what the watcher registers, what
+    %pickle_by_value registers (at once), and their edits, are on every worker by the next cell."""
+    cwd = pathlib.Path(os.getcwd())  # the watched folder
+    (cwd / "dsk_watched.py").write_text("def f(x):\n    return x + 1\n")
+    (cwd / "dsk_by_hand").mkdir()
+    (cwd / "dsk_by_hand" / "__init__.py").write_text("def g(x):\n    return x * 2\n")
+    monkeypatch.syspath_prepend(str(cwd))  # as in a notebook next to them
+    try:
+        ok(ship(ip, "1")[0])  # the session uses the cluster
+        ok(run(ip, "import dsk_watched")[0])
+        # The watcher registered it before this cell: the scheduler and workers import it.
+        assert ok(run(ip, "client.gather(client.map(dsk_watched.f, range(3)))")[0]) == [1, 2, 3]
+        ip.user_ns["watch_was"] = state_of(ip).watch
+        state_of(ip).watch = False  # registered by hand only
+        result, _, _ = run(ip, "import dsk_by_hand\n%pickle_by_value dsk_by_hand\n"
+                               "client.submit(dsk_by_hand.g, 21).result(timeout=30)")
+        assert ok(result) == 42  # in the same cell: %pickle_by_value syncs at once
+        (cwd / "dsk_watched.py").write_text("def f(x):\n    return x + 1000\n")
+        ok(run(ip, "import importlib\ndsk_watched = importlib.reload(dsk_watched)")[0])
+        assert ok(run(ip, "client.gather(client.map(dsk_watched.f, range(3)))")[0]) == [
+            1000, 1001, 1002]
+    finally:
+        state_of(ip).watch = ip.user_ns.pop("watch_was", True)
+        for name in ("dsk_watched", "dsk_by_hand"):
+            if name in core.list_registry_pickle_by_value():
+                core.unregister_pickle_by_value(sys.modules[name])
+            sys.modules.pop(name, None)
+            ip.user_ns.pop(name, None)
+
+
 def test_unload_closes_the_clients_it_made_and_leaves_the_users(tmp_path, cluster, client):
+    """Last: it unloads the extension from the shell that the other tests share."""
     with loaded_shell(tmp_path) as shell:
         shell.user_ns["client"] = client
         owned = state_of(shell).targets.get(cluster.address)

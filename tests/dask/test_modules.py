@@ -118,11 +118,11 @@ def test_closing_the_last_target_removes_the_modules(client, package):
     assert sorted(client.run(lambda: sorted(sys.modules).count("dsk_closed")).values()) == [0, 0]
 
 
-def test_a_scheduler_in_this_process_leaves_its_modules_alone(package, tmp_path):
-    """LocalCluster runs the scheduler in the client's process: the scheduler plugin must not
-    replace the modules this process imported (the originals)."""
+def test_a_scheduler_and_workers_in_this_process_leave_its_modules_alone(package, tmp_path):
+    """A LocalCluster of threads runs its scheduler and workers in the client's process: the
+    plugins must not replace the modules this process imported (the originals)."""
     lib = package("dsk_inprocess", MYLIB)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=":0", local_directory=str(tmp_path)) as local, \
             Client(local, set_as_default=False) as client, cloudpickle_ipy.connect(client) as target:
         module = sys.modules["dsk_inprocess"]
