@@ -31,14 +31,17 @@ def dask_only_venv(name="dask-only", base_python=None):
 
 class Cluster:
     """A ``dask scheduler`` on loopback and its ``dask worker`` processes (no nanny: killing one
-    is killing the worker), started from ``bin`` (a venv's ``bin`` folder) in ``folder``."""
+    is killing the worker), started from ``bin`` (a venv's ``bin`` folder) in ``folder``, with
+    ``pythonpath`` as their ``PYTHONPATH`` (default: none)."""
 
-    def __init__(self, folder, bin=None, workers=2, nthreads=2):
+    def __init__(self, folder, bin=None, workers=2, nthreads=2, pythonpath=None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.bin = Path(bin or Path(sys.executable).parent)
         self.nthreads = nthreads
         self.env = clean_env(None if bin is None else self.bin.parent)
+        if pythonpath is not None:  # what the processes may import beyond their venv
+            self.env["PYTHONPATH"] = str(pythonpath)
         self.file = self.folder / "scheduler.json"
         self.workers = []  # the worker processes, in the order they started
         self.scheduler = self._start(["scheduler", "--host", "127.0.0.1", "--port", "0",
