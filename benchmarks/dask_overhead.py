@@ -36,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_peers import distribution_version
 from compare_picklers import git_revision, machine, report_header
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,14 +55,6 @@ VALUE = {value}
 def f(x):
     return x + VALUE
 '''
-
-
-def _version(distribution):
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None
 
 
 class Bench:
@@ -231,7 +224,7 @@ def main(argv=None):
             results["cell"] = measure_cell(bench, args.runs)
         finally:
             bench.close()
-    versions = {name: _version(name) for name in ("distributed", "dask", "cloudpickle_ipy")}
+    versions = {name: distribution_version(name) for name in ("distributed", "dask", "cloudpickle_ipy")}
     command = "python " + " ".join(shlex.quote(a) for a in [
         os.path.relpath(__file__), *(sys.argv[1:] if argv is None else argv)])
     method = ("wall time, rounds interleaved (order alternating), warm-up first; "

@@ -186,10 +186,11 @@ class Agent:
         return None if last is None else eval(compile(last, filename, "eval"), ns, ns)
 
 
-def _error(exc, context=None):
-    """``exc`` as plain data: type, message and the traceback without this module's frames."""
+def _error(exc, context=None, own=__file__):
+    """``exc`` as plain data: type, message and the traceback without the leading frames of the
+    module ``own`` (this one; :mod:`.dask_worker` gives its own)."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename == own:
         tb = tb.tb_next
     message = str(exc) if context is None else f"{context}: {type(exc).__name__}: {exc}"
     return {"type": type(exc).__name__, "message": message,

@@ -37,8 +37,10 @@ else; :class:`DaskTarget` refuses such a cluster with that line.
 ``run_all`` is one such task per worker. Names persist: each target has a namespace on each worker
 it ran on, kept until :meth:`DaskTarget.close`, and its cells run on the same worker while that
 worker lives, as a kernel target's do. That is what makes ``push`` then ``run``, ``--pull`` and
-``%cloudpickle_pull`` work; a worker that dies takes its names along (the next cell says so and
-runs on another). Pushed names travel with the next request, to every worker it runs on.
+``%cloudpickle_pull`` work; a worker that dies takes its names along (the request that finds it
+gone says so; the next one runs on another). Pushed names travel with the next request, to every
+worker it runs on. A scheduler or workers running in this very process (a LocalCluster of threads)
+leave its modules alone: they are the originals.
 """
 import hashlib
 import sys
@@ -472,9 +474,9 @@ class DaskTarget:
             self._stop(request_id, futures)
             if self.worker in gone:
                 self.worker = None
-            raise KernelDied(f"the worker {', '.join(gone)} left the cluster (died?) while running "
-                             f"the request; the names it held are gone; the next request runs on "
-                             f"another worker")
+            raise KernelDied(f"the worker {', '.join(gone)} left the cluster (it died or was "
+                             f"stopped) before the request finished; the names it held are gone; "
+                             f"the next request runs on another worker")
 
     def _stop(self, request_id, futures):
         """Interrupt the request's runs on the workers and cancel its tasks."""

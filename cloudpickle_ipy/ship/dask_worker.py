@@ -20,11 +20,11 @@ import ctypes
 import linecache
 import sys
 import threading
-import traceback
 
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from .. import core
+from . import agent
 from .modules import ShippedModules
 
 NAME = "cloudpickle_ipy"
@@ -164,13 +164,7 @@ def _reply(reply, printed):
 
 
 def _error(exc, context=None):
-    """``exc`` as plain data: type, message, and the traceback without this module's frames."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    message = str(exc) if context is None else f"{context}: {type(exc).__name__}: {exc}"
-    return {"type": type(exc).__name__, "message": message,
-            "traceback": "".join(traceback.format_exception(type(exc), exc, tb))}
+    return agent._error(exc, context, own=__file__)
 
 
 def forget(session):
