@@ -312,13 +312,11 @@ def _names(text, option):
 
 
 class TargetTable:
-    """The targets in use: name, kernel (a Dask cluster's with its number of workers), Python,
-    alive."""
+    """The targets in use: name, kernel, Python, alive."""
 
     def __init__(self, rows):
-        self.rows = [(row.name, row.kernel if row.workers is None else
-                      f"{row.kernel} ({row.workers} worker{'' if row.workers == 1 else 's'})",
-                      row.python, {True: "alive", False: "dead", None: "not connected"}[row.alive])
+        self.rows = [(row.name, row.kernel, row.python, {True: "alive", False: "dead",
+                                                         None: "not connected"}[row.alive])
                      for row in rows]
 
     def __repr__(self):

@@ -57,7 +57,6 @@ from distributed import Client, Future
 from .. import __version__, core
 from ..core.registry import INTERACTIVE_MODULES, is_registered_by_value
 from . import KernelDied, RemoteError, ShipError, ShipTimeout, bootstrap, dask_worker
-from .cells import _python_source
 from .envelope import PYTHON
 from .modules import SourceTracker
 from .targets import TargetError
@@ -305,9 +304,9 @@ class DaskTarget:
         return self._request("call", {"fn": fn, "args": args, "kwargs": kwargs})
 
     def run(self, code, *, timeout=None):
-        """Run ``code`` (IPython syntax allowed) like a cell on the target's worker and return its
-        last expression's value. Output is relayed as it is printed; an exception raises
-        :class:`RemoteError` showing the worker's traceback."""
+        """Run ``code`` (Python: a worker has no IPython shell for %magics) like a cell on the
+        target's worker and return its last expression's value. Output is relayed as it is
+        printed; an exception raises :class:`RemoteError` showing the worker's traceback."""
         return self._request("run", self._cell(code), timeout)
 
     def run_all(self, code, *, timeout=None):
@@ -356,7 +355,7 @@ class DaskTarget:
 
     def _cell(self, code):
         self._cells += 1
-        return {"code": _python_source(code), "filename": f"<cell {self._cells}>"}
+        return {"code": code, "filename": f"<cell {self._cells}>"}
 
     def _check_open(self):
         if self._closed:

@@ -143,8 +143,8 @@ def _run_request(session, request):
 
 
 def _run(namespace, code, filename):
-    """Run ``code`` (Python: IPython syntax was transformed by the client) like a cell: its
-    source cached under ``filename`` for tracebacks; the last expression's value is returned."""
+    """Run ``code`` like a cell: its source cached under ``filename`` for tracebacks; the last
+    expression's value is returned."""
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     tree = ast.parse(code, filename)
     last = None

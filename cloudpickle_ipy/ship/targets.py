@@ -156,7 +156,7 @@ def _shown(spec):
 
 
 _Open = namedtuple("_Open", "names kernel target")
-Row = namedtuple("Row", "name kernel python alive workers", defaults=(None,))
+Row = namedtuple("Row", "name kernel python alive")
 
 
 class Targets:
@@ -227,16 +227,18 @@ class Targets:
         return os.path.realpath(connection_file(spec)), spec
 
     def rows(self):
-        """One :class:`Row` per open target (name, kernel, Python, alive; a Dask target's number of
-        workers), then the aliases not used yet."""
+        """One :class:`Row` per open target (name, kernel, Python, alive; a Dask cluster's kernel
+        with its number of workers), then the aliases not used yet."""
         out = []
         for opened in self._open.values():
             names = [n for n, keep in opened.names.items() if keep is None]
             names += [a for a, spec in self.aliases.items() if spec in names and a not in names]
             agent = opened.target.agent or {}
-            alive = opened.target.alive
-            out.append(Row(", ".join(names), opened.kernel, agent.get("python", "?"), alive,
-                           getattr(opened.target, "worker_count", None) if alive else None))
+            alive, kernel = opened.target.alive, opened.kernel
+            workers = getattr(opened.target, "worker_count", None) if alive else None
+            if workers is not None:
+                kernel += f" ({workers} worker{'' if workers == 1 else 's'})"
+            out.append(Row(", ".join(names), kernel, agent.get("python", "?"), alive))
         used = {n for opened in self._open.values() for n in opened.names}
         out += [Row(a, f"-> {_shown(spec)}", "", None) for a, spec in self.aliases.items()
                 if a not in used]
