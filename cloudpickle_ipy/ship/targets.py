@@ -10,8 +10,8 @@ A target is named by, in this order of lookup (:meth:`Targets.get`):
    meant, not every connection file whose name holds a ``k``);
 4. a path to a kernel connection file, or a kernel id / file-name fragment found in the Jupyter
    runtime folder (``jupyter_client.find_connection_file``, as ``jupyter console --existing``);
-5. a Dask cluster (:func:`dask_cluster`, checked first): a ``distributed.Client``, given itself
-   or as the name of a variable holding it, or a scheduler address ``tcp://HOST:PORT`` (or
+5. a Dask cluster (:func:`dask_cluster`, looked up right after aliases): a ``distributed.Client``,
+   given itself or as the name of a variable holding it, or a scheduler address ``tcp://HOST:PORT`` (or
    ``dask://HOST:PORT``), for which the target makes a Client of its own (:mod:`.dask`).
 
 :func:`connect` opens a new target each time (a script's own kernel); :class:`Targets` reuses
