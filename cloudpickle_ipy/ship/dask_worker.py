@@ -1,8 +1,9 @@
 """What runs on a Dask worker and scheduler for :mod:`.dask`: the modules plugins and the requests.
 
-Needs only ``distributed``, :mod:`cloudpickle_ipy.core` and :mod:`.modules`: where cloudpickle_ipy is
-missing (or another version), the plugins' own unpickling installs the client's copy first (see
-:mod:`.dask`), so that everything here, and every payload's rebuild function, is the client's code.
+Needs only ``distributed``, :mod:`cloudpickle_ipy.core` and the standard-library parts of this
+package: where cloudpickle_ipy is missing (or another version), the plugins' own unpickling installs
+the client's copy first (see :mod:`.dask`), so that everything here, and every payload's rebuild
+function, is the client's code.
 
 - :class:`WorkerModules` and :class:`SchedulerModules`, both named ``cloudpickle_ipy``: the sources
   of every module the client pickles by value, served to ``import`` by one finder per process. Each
