@@ -47,6 +47,7 @@ class CloudpickleIPy(Configurable):
         self.watcher = Watcher(self)
         self.targets = Targets(say=self.say)  # the session's targets: local kernels live until unload
         self._failed = False
+        self._said = set()  # the failures to sync a Dask cluster already printed
 
     # --- what the watcher and the magics call ---------------------------------------------------
 
@@ -69,17 +70,22 @@ class CloudpickleIPy(Configurable):
         print(f"cloudpickle_ipy: {line}")
 
     def before_pickling(self):
-        """Bring the by-value registry up to date; runs before every cell and every shipment."""
-        if not self.watch:
-            return
-        try:
-            self.watcher.check()
-        except Exception:  # never break the user's cell; say it once
-            if not self._failed:
-                self._failed = True
-                print("cloudpickle_ipy: the module watcher failed and is off for this session:\n"
-                      + traceback.format_exc(limit=3), file=sys.stderr)
-            self.watch = False
+        """Bring the by-value registry up to date, then the Dask clusters in use (their workers
+        import what it holds); runs before every cell and every shipment."""
+        if self.watch:
+            try:
+                self.watcher.check()
+            except Exception:  # never break the user's cell; say it once
+                if not self._failed:
+                    self._failed = True
+                    print("cloudpickle_ipy: the module watcher failed and is off for this "
+                          "session:\n" + traceback.format_exc(limit=3), file=sys.stderr)
+                self.watch = False
+        dask = sys.modules.get("cloudpickle_ipy.ship.dask")  # imported once a cluster is used
+        if dask is not None:
+            for line in set(dask.sync_all()) - self._said:  # each failure once
+                self._said.add(line)
+                print(f"cloudpickle_ipy: {line}", file=sys.stderr)
 
     def pre_run_cell(self, info=None):  # IPython >= 8.17 passes ``info``; earlier ones nothing
         self.before_pickling()

@@ -65,6 +65,7 @@ class PickleByValueMagics(Magics):
         for name in args.modules:
             self.state.refused.discard(name)
             self.state.register(name, "registered with %pickle_by_value")
+        self.state.before_pickling()  # the Dask clusters in use get them now, not at the next cell
         return None
 
 
@@ -124,7 +125,8 @@ class ShipMagics(Magics):
     @argument("-r", "--remove", action="store_true", help="Remove the alias NAME.")
     @argument("name", nargs="?", help="The alias to define (or remove).")
     @argument("spec", nargs="?", help="What it names: local, local:NAME, a connection file, a "
-                                      "kernel id, or a variable holding a KernelManager.")
+                                      "kernel id, a variable holding a KernelManager or a Dask "
+                                      "Client, or a Dask scheduler address tcp://HOST:PORT.")
     @line_magic
     def cloudpickle_target(self, line):
         """Name a target, or list the targets in use.
@@ -133,10 +135,13 @@ class ShipMagics(Magics):
         %cloudpickle_target -r gpu                            forget the alias gpu
         %cloudpickle_target                                   name, kernel, Python, alive
 
-        A target is, in this order: an alias; local or local:NAME (a kernel started on this
+        A target is, in this order: a Dask cluster (a variable holding a distributed.Client, or a
+        scheduler address tcp://HOST:PORT or dask://HOST:PORT, for which a Client is made and
+        kept for the session); an alias; local or local:NAME (a kernel started on this
         interpreter for the session); a variable holding a KernelManager or KernelClient; a
         connection file, or a kernel id or file-name fragment in the Jupyter runtime folder.
-        A SPEC that names no kernel is refused when the alias is made.
+        A SPEC that names no kernel is refused when the alias is made. A Dask target is listed
+        with its number of workers.
         """
         args = parse_argstring(self.cloudpickle_target, line)
         targets = self.state.targets
@@ -156,8 +161,9 @@ class ShipMagics(Magics):
         return None
 
     @magic_arguments()
-    @argument("target", help="local, local:NAME, an alias, a connection file or kernel id, or a "
-                             "variable holding a KernelManager or KernelClient.")
+    @argument("target", help="local, local:NAME, an alias, a connection file or kernel id, a "
+                             "variable holding a KernelManager, KernelClient or Dask Client, or "
+                             "a Dask scheduler address tcp://HOST:PORT.")
     @argument("-o", "--output", metavar="NAME", help="Also store the result under NAME.")
     @argument("--push", metavar="A,B", default="", help="Push these names too.")
     @argument("--no-push", action="store_true",
@@ -168,6 +174,9 @@ class ShipMagics(Magics):
     @argument("--timeout", type=float, metavar="S",
               help="Give the whole cell (pushes, the run, pulls) at most S seconds; a request "
                    "still queued behind other work then never runs, one running is interrupted.")
+    @argument("--all", action="store_true",
+              help="Dask targets: run the cell on every worker; the result is a dict keyed by "
+                   "worker address.")
     @cell_magic
     def cloudpickle_ship(self, line, cell):
         """Run the cell on a target kernel; its last expression's value comes back.
@@ -175,12 +184,16 @@ class ShipMagics(Magics):
         Every name the cell reads before assigning it, and that exists here, is pushed first
         (functions, lambdas and classes by value, data as data); modules pickled by value travel
         as source. Output appears as it is produced; an error raises here with the target's
-        traceback.
+        traceback. On a Dask cluster, the cell runs on one worker (the same one, with the names
+        the earlier cells left there, while it lives), or with --all on every worker.
         """
         args = parse_argstring(self.cloudpickle_ship, line)
         magic = "%%cloudpickle_ship"
         ns = self.shell.user_ns
         pull = _names(args.pull, "--pull")
+        if args.all and pull:
+            raise UsageError(f"{magic}: --pull copies names from one worker; with --all, make the "
+                             f"cell's last expression hold them (it comes back per worker)")
         for name in [args.output] if args.output else []:
             if not name.isidentifier():
                 raise UsageError(f"{magic}: -o needs a name, not {name!r}")
@@ -193,10 +206,14 @@ class ShipMagics(Magics):
         if not args.no_push:
             names += [name for name in self._cell_reads(cell) if name not in names]
         target = self._target(args.target, magic)
+        if args.all and not hasattr(target, "run_all"):
+            raise UsageError(f"{magic}: --all runs a cell on every worker of a Dask cluster; "
+                             f"{args.target} is a kernel")
         self.state.before_pickling()  # register the edited modules first: their source travels
+        options = {"everywhere": True} if args.all else {}
         try:
             value, pulled = target.cell(cell, push={name: ns[name] for name in names}, pull=pull,
-                                        timeout=args.timeout)
+                                        timeout=args.timeout, **options)
         except RemoteError as exc:
             raise RemoteCellError(args.target, exc) from None
         except ShipError as exc:

@@ -276,11 +276,12 @@ class Agent:
         return None if last is None else eval(compile(last, filename, "eval"), ns, ns)
 
 
-def _error(exc, context=None):
-    """``exc`` as plain data: type, message, the traceback without this module's frames, and the
-    module a ``ModuleNotFoundError`` names (the client says how to make it travel)."""
+def _error(exc, context=None, own=__file__):
+    """``exc`` as plain data: type, message, the traceback without the leading frames of the module
+    ``own`` (this one; :mod:`.dask_worker` gives its own), and the module a ``ModuleNotFoundError``
+    names (the client says how to make it travel)."""
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename == own:
         tb = tb.tb_next
     message = str(exc) if context is None else f"{context}: {type(exc).__name__}: {exc}"
     return {"type": type(exc).__name__, "message": message,

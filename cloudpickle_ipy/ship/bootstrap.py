@@ -17,9 +17,11 @@ import os
 
 from .. import __version__, core
 
-# Everything the agent imports from this package, beyond the core's modules.
+# Everything the agent, or a Dask worker or scheduler (.dask_worker), imports from this package,
+# beyond the core's modules.
 AGENT_MODULES = ("cloudpickle_ipy.ship", "cloudpickle_ipy.ship.agent", "cloudpickle_ipy.ship.parts",
-                 "cloudpickle_ipy.ship.envelope", "cloudpickle_ipy.ship.modules")
+                 "cloudpickle_ipy.ship.envelope", "cloudpickle_ipy.ship.modules",
+                 "cloudpickle_ipy.ship.dask_worker")
 ORIGIN = f"<shipped cloudpickle_ipy {__version__}>"
 _STUB = (f'"""cloudpickle_ipy\'s core and agent as shipped by a client: not installed here."""\n'
          f'__version__ = {__version__!r}\n')
@@ -51,7 +53,7 @@ _probe = {}
 exec(PROBE, _probe)
 
 # Runs on the target, with SOURCES ({name: (is_package, source)}) and ORIGIN as globals.
-_INSTALL = '''
+INSTALL = '''
 import sys, types
 helper = types.ModuleType("cloudpickle_ipy.ship.modules")
 exec(compile(SOURCES["cloudpickle_ipy.ship.modules"][1], ORIGIN + "/cloudpickle_ipy/ship/modules.py",
@@ -104,4 +106,4 @@ def needs_shipping(report):
 
 def install_code():
     """The code of the execute request that installs the shipped modules on the target."""
-    return f"exec({_INSTALL!r}, {{'SOURCES': {sources()[0]!r}, 'ORIGIN': {ORIGIN!r}}})"
+    return f"exec({INSTALL!r}, {{'SOURCES': {sources()[0]!r}, 'ORIGIN': {ORIGIN!r}}})"

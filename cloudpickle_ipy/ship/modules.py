@@ -23,13 +23,22 @@ class ShippedModules(importlib.abc.MetaPathFinder, importlib.abc.InspectLoader):
         if self not in sys.meta_path:
             sys.meta_path.insert(0, self)
 
-    def update(self, modules):
-        """Take new sources; an imported module whose source changed is dropped from
-        ``sys.modules`` so that the next ``import`` executes the new source."""
-        for name, entry in modules.items():
-            if self.sources.get(name) != entry:
-                self.sources[name] = entry
-                sys.modules.pop(name, None)
+    def update(self, modules, complete=False):
+        """Take new sources (with ``complete``, ``modules`` is all there is: the others go).
+
+        When a module's source changed or went, every shipped module of its top-level package is
+        dropped from ``sys.modules``, so the next ``import`` runs the new sources of the whole
+        package: a package never mixes a new module with an old sibling that imported from it.
+        The new sources replace the old ones in one assignment, for imports in other threads.
+        """
+        sources = dict(modules) if complete else {**self.sources, **modules}
+        changed = {name for name in self.sources.keys() | sources.keys()
+                   if self.sources.get(name) != sources.get(name)}
+        self.sources = sources
+        packages = {name.partition(".")[0] for name in changed}
+        for name in [n for n in sys.modules if n.partition(".")[0] in packages
+                     and (n in sources or n in changed)]:
+            sys.modules.pop(name, None)
 
     def find_spec(self, fullname, path=None, target=None):
         entry = self.sources.get(fullname)

@@ -9,7 +9,10 @@ A target is named by, in this order of lookup (:meth:`Targets.get`):
    variable of the namespace holding it (checked before fragments: a variable named ``k`` is
    meant, not every connection file whose name holds a ``k``);
 4. a path to a kernel connection file, or a kernel id / file-name fragment found in the Jupyter
-   runtime folder (``jupyter_client.find_connection_file``, as ``jupyter console --existing``).
+   runtime folder (``jupyter_client.find_connection_file``, as ``jupyter console --existing``);
+5. a Dask cluster (:func:`dask_cluster`, looked up right after aliases): a ``distributed.Client``,
+   given itself or as the name of a variable holding it, or a scheduler address ``tcp://HOST:PORT`` (or
+   ``dask://HOST:PORT``), for which the target makes a Client of its own (:mod:`.dask`).
 
 :func:`connect` opens a new target each time (a script's own kernel); :class:`Targets` reuses
 the one open for a name while its kernel lives. Plain Python: the magics only parse and delegate.
@@ -18,6 +21,7 @@ Every failure to find or reach a kernel is a :class:`TargetError` with a one-lin
 import atexit
 import json
 import os
+import sys
 from collections import namedtuple
 
 from . import TargetError
@@ -35,6 +39,12 @@ def connect(target="local", *, timeout=None, startup_timeout=60, namespace=None)
 
 def _open(spec, namespace, timeout, startup_timeout):
     """``(kernel shown in listings, KernelTarget)`` for ``spec`` (not an alias)."""
+    cluster = dask_cluster(spec, namespace)
+    if cluster is not None:
+        from .dask import open_cluster
+
+        return open_cluster(cluster, timeout=timeout, connect_timeout=startup_timeout,
+                            name=_shown(spec))
     from jupyter_client import KernelClient, KernelManager
 
     from .channels import zeromq
@@ -81,6 +91,18 @@ def _target(channel, **options):
 
 def is_local(spec):
     return isinstance(spec, str) and (spec == "local" or spec.startswith("local:"))
+
+
+def dask_cluster(spec, namespace=None):
+    """The Dask cluster ``spec`` names, if it names one: a scheduler address (``dask://`` given as
+    ``tcp://``), or a ``distributed.Client`` (itself, or held by a variable of ``namespace``)."""
+    if isinstance(spec, str):
+        if spec.startswith(("tcp://", "dask://")):
+            return "tcp://" + spec.partition("://")[2]
+        if spec.isidentifier() and namespace is not None:
+            spec = namespace.get(spec)
+    distributed = sys.modules.get("distributed")  # a Client exists only once it is imported
+    return spec if distributed is not None and isinstance(spec, distributed.Client) else None
 
 
 def connection_file(spec):
@@ -201,7 +223,10 @@ class Targets:
         return target
 
     def _key(self, spec, namespace):
-        """``(key, what to open)``: one key per kernel whatever names it."""
+        """``(key, what to open)``: one key per kernel (or Dask Client) whatever names it."""
+        cluster = dask_cluster(spec, namespace)
+        if cluster is not None:
+            return (cluster if isinstance(cluster, str) else id(cluster)), cluster
         from jupyter_client import KernelClient, KernelManager
 
         if is_local(spec):
@@ -216,15 +241,18 @@ class Targets:
         return os.path.realpath(connection_file(spec)), spec
 
     def rows(self):
-        """One :class:`Row` per open target (name, kernel, Python, alive), then the aliases not
-        used yet."""
+        """One :class:`Row` per open target (name, kernel, Python, alive; a Dask cluster's kernel
+        with its number of workers), then the aliases not used yet."""
         out = []
         for opened in self._open.values():
             names = [n for n, keep in opened.names.items() if keep is None]
             names += [a for a, spec in self.aliases.items() if spec in names and a not in names]
             agent = opened.target.agent or {}
-            out.append(Row(", ".join(names), opened.kernel, agent.get("python", "?"),
-                           opened.target.alive))
+            alive, kernel = opened.target.alive, opened.kernel
+            workers = getattr(opened.target, "worker_count", None) if alive else None
+            if workers is not None:
+                kernel += f" ({workers} worker{'' if workers == 1 else 's'})"
+            out.append(Row(", ".join(names), kernel, agent.get("python", "?"), alive))
         used = {n for opened in self._open.values() for n in opened.names}
         out += [Row(a, f"-> {_shown(spec)}", "", None) for a, spec in self.aliases.items()
                 if a not in used]
