@@ -11,9 +11,9 @@ measurements, each with its peer on the same cluster in the same run:
   place for both (what it adds to every task is the finder, first on ``sys.meta_path``).
 - **edit**: a constant of the module changes on disk, until every worker (and the scheduler) has
   the new source. Ours: a reload here, then ``DaskTarget.sync()`` (the plugins replaced, every
-  worker applying them before it returns). Peer: ``client.upload_file`` of a one-file module, Dask's own way (it waits
-  for every worker and the scheduler too). After each, untimed, every worker is asked for the
-  constant: both must give the new one.
+  worker applying them before it returns). Peer: ``client.upload_file`` of a one-file module,
+  Dask's own way (it waits for every worker and the scheduler too). After each, untimed, every
+  worker is asked for the constant: both must give the new one.
 - **cell**: round trip of a small cell, ours ``target.run("1 + 1")``, against
   ``client.submit(f, 1, pure=False).result()`` with ``f`` importable on the workers.
 
