@@ -252,7 +252,7 @@ class WebSocketChannel(Channel):
                 create_connection=_quick_ack_connection(),
                 subprotocols=[V1], additional_headers=self.server.headers, compression=None,
                 max_size=None, open_timeout=timeout, ping_interval=20, ping_timeout=60,
-                close_timeout=5)
+                close_timeout=5).__enter__()  # the open connection (closed by close())
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
