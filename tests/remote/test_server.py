@@ -17,7 +17,6 @@ from cloudpickle_ipy.ship.channels.websocket import TokenRefused
 from tests.ship.test_refusals import loaded, request
 from tests.venvs import clean_env
 
-
 NO_KERNEL = "00000000-0000-0000-0000-000000000000"
 
 

@@ -339,7 +339,8 @@ class WebSocketChannel(Channel):
     @property
     def alive(self):
         """The server's word, looked up at most once a second: the kernel exists there and is
-        not dead (an unreachable server counts as dead)."""
+        not dead. While the server cannot be reached, the last answer stands: the websocket then
+        says what is wrong (it is opened again, or it says in one line why it cannot be)."""
         if self._dead or self._closed:
             return False
         when, alive = self._looked
@@ -348,7 +349,7 @@ class WebSocketChannel(Channel):
                 model = self.server.kernel(self.kernel_id)
                 alive = model is not None and model.get("execution_state") != "dead"
             except TargetError:
-                alive = False
+                pass
             self._looked = (time.monotonic(), alive)
         return alive
 
@@ -512,24 +513,27 @@ def _decode(mode, raw):
         channel = bytes(view[offsets[0]:offsets[1]]).decode()
         parts = [view[offsets[i]:offsets[i + 1]] for i in range(1, count - 1)]
         header, parent, metadata, content = (json.loads(bytes(p)) for p in parts[:4])
-        return channel, _message(header, parent, metadata, content, parts[4:])
+        return channel, _message(header, parent, metadata, content, map(bytearray, parts[4:]))
     else:
         view = memoryview(raw)
         count = struct.unpack_from("!I", raw)[0]
         offsets = struct.unpack_from(f"!{count}I", raw, 4) + (len(raw),)
         msg = json.loads(bytes(view[offsets[0]:offsets[1]]))
-        buffers = [view[offsets[i]:offsets[i + 1]] for i in range(1, count)]
+        buffers = [bytearray(view[offsets[i]:offsets[i + 1]]) for i in range(1, count)]
     if "header" not in msg:
         return None
     data = msg.get("content", {}).get("data")
     if isinstance(data, dict) and isinstance(data.get("b64"), list):
-        buffers = [base64.b64decode(b) for b in data.pop("b64")]
+        buffers = [bytearray(base64.b64decode(b)) for b in data.pop("b64")]
     return msg.get("channel"), _message(msg["header"], msg.get("parent_header") or {},
                                         msg.get("metadata") or {}, msg.get("content") or {},
                                         buffers)
 
 
 def _message(header, parent, metadata, content, buffers):
+    """A jupyter_client message dict; ``buffers`` are copied out of the websocket message into
+    buffers of their own (as ZeroMQ frames are), so arrays loaded on them are aligned and
+    writeable."""
     return {"header": header, "parent_header": parent, "metadata": metadata, "content": content,
             "buffers": list(buffers), "msg_id": header.get("msg_id"),
             "msg_type": header.get("msg_type")}
