@@ -19,11 +19,13 @@ How a request travels (and why):
    - **whole** (small payloads; one shell message per request): the ``execute_request``'s own
      buffers are the whole envelope ``[header, signature, pickle, buffer_1, ...]``; ``serve`` reads
      them from the message being executed (``kernel.get_parent()["buffers"]``, ipykernel 6+);
-   - **split** (large payloads): first a ``comm_msg`` on the comm whose JSON data is
-     ``{"id": request_id}`` and whose buffers are the envelope's body ``[pickle, buffer_1, ...]``
-     (the agent only keeps them under that id: no work happens in a comm handler), then the
-     ``execute_request`` whose buffers are exactly ``[header, signature]``. The client sends the
-     body *before* computing the signature, so that its hashing overlaps with the transfer.
+   - **split** (large payloads): first the envelope's body ``[pickle, buffer_1, ...]`` in parts
+     (:mod:`.parts`: ``comm_msg`` s on the comm whose data is ``{"id": request_id, "pieces"...}``,
+     each at most the part size the client gave when it opened the comm, each acknowledged with
+     ``{"ack": request_id, "done", "total"}``: the agent only assembles them under that id, no
+     work happens in a comm handler), then the ``execute_request`` whose buffers are exactly
+     ``[header, signature]``. The client sends the body *before* computing the signature, so that
+     its hashing overlaps with the transfer.
 
    The kernel handles one client's shell messages in order, so a split body is there when
    ``serve`` runs. Either way ``serve`` reassembles ``[header, signature, body...]`` and unseals it:
@@ -33,8 +35,9 @@ How a request travels (and why):
    another request. Frames in an unexpected arrangement are refused like a malformed envelope.
 3. ``serve`` verifies the envelope (refusing unsigned, tampered, other key, other request, other
    format or other Python payloads before anything is unpickled), installs the module sources it
-   carries, loads it with the core, acts, and sends the reply envelope (whole, as a
-   ``comm_msg`` ``{"id": request_id}``) over the comm *before* the execution ends; the client
+   carries, loads it with the core, acts, and sends the reply envelope over the comm *before* the
+   execution ends, as ``comm_msg`` s ``{"id": request_id}``: a large reply's body goes first in
+   parts, signed while they travel, then ``[header, signature]``; a small one whole. The client
    then waits for that execution's idle status.
 
 ``serve`` never raises for a request's own failure: that travels back in the reply (with the
@@ -66,6 +69,7 @@ import traceback
 from .. import __version__, core
 from . import envelope, keys
 from .modules import ShippedModules
+from .parts import PART, SPLIT_MIN, Assembly, cut
 
 TARGET_NAME = "cloudpickle_ipy"
 STOP_REQUEST, STOP_REPLY = "cloudpickle_ipy_stop_request", "cloudpickle_ipy_stop_reply"
@@ -97,10 +101,10 @@ class Agent:
     def __init__(self, shell):
         self.shell = shell
         self.modules = ShippedModules()
-        self.comms = {}  # comm id -> comm
+        self.comms = {}  # comm id -> (comm, the largest part its client takes)
         self.keys = {}  # comm id -> the key agreed with its client (signs its envelopes)
         self.text = set()  # ids of the comms whose buffers travel as base64 text
-        self.pending = {}  # request id -> (comm, body frames) of split requests
+        self.pending = {}  # request id -> (comm, Assembly) of split requests
         self.runs = 0
         # Guarded by _lock (stop() runs on the control thread): the request being served, the
         # ones stopped before they started, the last ones served.
@@ -114,7 +118,8 @@ class Agent:
         public, self.keys[comm.comm_id] = keys.answer(data.get("key"), comm.comm_id)
         if data.get("text"):
             self.text.add(comm.comm_id)
-        self.comms[comm.comm_id] = comm
+        part = data.get("part_size")
+        self.comms[comm.comm_id] = comm, part if isinstance(part, int) and part > 0 else PART
         comm.on_msg(lambda m: self._received(comm, m))
         comm.on_close(lambda m: self._closed(comm))
         comm.send({"hello": {"python": envelope.PYTHON, "version": __version__,
@@ -122,8 +127,13 @@ class Agent:
 
     def _received(self, comm, msg):
         data = msg["content"]["data"]
-        if isinstance(data.get("id"), str):
-            self.pending[data["id"]] = (comm, _buffers(msg))
+        request_id = data.get("id")
+        if isinstance(request_id, str) and "pieces" in data:
+            if "lengths" in data:
+                self.pending[request_id] = (comm, Assembly(data["lengths"]))
+            assembly = self.pending[request_id][1]
+            assembly.add(data, _buffers(msg))
+            comm.send({"ack": request_id, "done": assembly.done, "total": assembly.total})
         elif isinstance(data.get("drop"), str):
             self.pending.pop(data["drop"], None)
 
@@ -161,13 +171,13 @@ class Agent:
         frames = _buffers(get_parent())
         split = self.pending.pop(request_id, None)
         if len(frames) == 2:
-            if split is None:
+            if split is None or not split[1].complete:
                 raise RuntimeError(f"no payload arrived for request {request_id!r}")
-            frames += split[1]
+            frames += split[1].frames()
         return frames
 
     def serve(self, request_id, comm_id):
-        comm = self.comms.get(comm_id)
+        comm, part = self.comms.get(comm_id, (None, None))
         if comm is None:
             raise RuntimeError(f"no comm {comm_id!r} to answer on")
         self._drop_bodies(comm, keep=request_id)  # of requests whose execution was aborted
@@ -178,7 +188,7 @@ class Agent:
                 return
             self.running = request_id
         try:
-            self._answer(comm, request_id)
+            self._answer(comm, part, request_id)
         finally:
             self._ended(request_id)
 
@@ -193,7 +203,7 @@ class Agent:
             except KeyboardInterrupt:
                 continue
 
-    def _answer(self, comm, request_id):
+    def _answer(self, comm, part, request_id):
         frames = self._frames(request_id)
         key = self.keys[comm.comm_id]
         try:
@@ -210,11 +220,21 @@ class Agent:
             buffers = []
             data = core.dumps({"ok": False, "loaded": reply.get("loaded", False), "error": _error(
                 exc, "the result could not be pickled on the target")}, protocol=5)
-        frames = envelope.seal(key, "reply", request_id, data, buffers)
+        header, body = envelope.frame("reply", request_id, data, buffers)
+        split = sum(memoryview(frame).nbytes for frame in body) >= SPLIT_MIN
+        if split:  # the body first, in parts; signed while they travel
+            for piece, piece_buffers in cut(body, part):
+                self._send(comm, {"id": request_id, **piece}, piece_buffers)
+        signature = envelope.sign(key, header, body)
+        self._send(comm, {"id": request_id}, [header, signature, *([] if split else body)])
+
+    def _send(self, comm, data, buffers):
+        """Send ``data`` and ``buffers`` on ``comm``: as base64 strings in the data for a client
+        whose way to the kernel mangles binary frames."""
         if comm.comm_id in self.text:
-            comm.send({"id": request_id, "b64": [base64.b64encode(f).decode() for f in frames]})
+            comm.send({**data, "b64": [base64.b64encode(b).decode() for b in buffers]})
         else:
-            comm.send({"id": request_id}, buffers=frames)
+            comm.send(data, buffers=buffers)
 
     def _handle(self, key, request_id, frames):
         try:
@@ -276,7 +296,8 @@ class Agent:
 
 def _buffers(msg):
     """A message's buffers: binary frames, or the base64 strings of a text-mode client."""
-    return list(msg.get("buffers") or [base64.b64decode(b) for b in msg["content"].get("b64", ())])
+    return list(msg.get("buffers")
+                or [bytearray(base64.b64decode(b)) for b in msg["content"].get("b64", ())])
 
 
 def _error(exc, context=None):

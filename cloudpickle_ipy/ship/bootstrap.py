@@ -18,7 +18,7 @@ import os
 from .. import __version__, core
 
 # Everything the agent imports from this package, beyond the core's modules.
-AGENT_MODULES = ("cloudpickle_ipy.ship", "cloudpickle_ipy.ship.agent",
+AGENT_MODULES = ("cloudpickle_ipy.ship", "cloudpickle_ipy.ship.agent", "cloudpickle_ipy.ship.parts",
                  "cloudpickle_ipy.ship.envelope", "cloudpickle_ipy.ship.keys",
                  "cloudpickle_ipy.ship.modules")
 ORIGIN = f"<shipped cloudpickle_ipy {__version__}>"

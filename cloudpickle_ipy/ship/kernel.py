@@ -41,13 +41,12 @@ from . import (
 )
 from .agent import NOT_INSTALLED, STOP_REPLY, STOP_REQUEST, TARGET_NAME
 from .modules import SourceTracker
+from .parts import PART, SPLIT_MIN, Assembly, cut
 from .relay import relay
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
 _STOP_ANSWER = 5  # seconds for the agent to answer a stop request (its control thread answers)
-# Payloads of at least this many bytes go split (body first, then the signature: see .agent).
-SPLIT_MIN = 1 << 22
 
 
 class KernelTarget:
@@ -56,9 +55,12 @@ class KernelTarget:
     ``timeout`` (seconds, ``None``: no limit) bounds every call; a dead kernel is reported whatever
     the timeout. The channel is this target's alone (messages for others are dropped).
     ``settle``: seconds an interrupted request is given to end before it counts as stuck.
+    ``progress``, when set, is called as ``progress(direction, done, total)`` (``"push"`` or
+    ``"pull"``, bytes) each time a part of a large transfer arrives at the other side.
     """
 
     settle = 10
+    progress = None
 
     def __init__(self, channel, *, timeout=None, name=None, startup_timeout=30):
         self.channel = channel
@@ -92,6 +94,15 @@ class KernelTarget:
     @property
     def owned(self):
         return self.channel.owned
+
+    @property
+    def part_size(self):
+        """The largest message a transfer is cut into (:mod:`.parts`)."""
+        return min(self.channel.part_size or PART, PART)
+
+    def _report(self, direction, done, total):
+        if self.progress is not None:
+            self.progress(direction, done, total)
 
     # -- the Python API ------------------------------------------------------------------------
 
@@ -207,8 +218,10 @@ class KernelTarget:
             split = sum(memoryview(f).nbytes for f in body) >= SPLIT_MIN
         waiting = []
         if split:
-            waiting.append(self.channel.send("shell", "comm_msg", {
-                "comm_id": self._comm_id, "data": {"id": request_id}}, buffers=body))
+            for data, buffers in cut(body, self.part_size):
+                waiting.append(self.channel.send("shell", "comm_msg", {
+                    "comm_id": self._comm_id, "data": {"id": request_id, **data}},
+                    buffers=buffers))
         try:
             buffers = [header, signature()] + ([] if split else list(body))
             code = (f"__import__({AGENT_MODULE!r}, fromlist=['serve'])"
@@ -218,10 +231,21 @@ class KernelTarget:
                 self._drop_body(request_id)
             raise
         replies = []
+        reply_body = []  # the Assembly of a reply that comes in parts
 
         def on_comm(msg):
-            if msg["content"]["data"].get("id") == request_id:
-                replies.append(msg["buffers"])
+            data, buffers = msg["content"]["data"], msg["buffers"]
+            if data.get("ack") == request_id:
+                self._report("push", data.get("done"), data.get("total"))
+            elif data.get("id") != request_id:
+                return
+            elif "pieces" in data:
+                if "lengths" in data:
+                    reply_body.append(Assembly(data["lengths"]))
+                reply_body[0].add(data, buffers)
+                self._report("pull", reply_body[0].done, reply_body[0].total)
+            else:
+                replies.append(list(buffers) + (reply_body[0].frames() if reply_body else []))
 
         exchange = self._execute(code, waiting, on_comm, deadline, buffers=buffers,
                                  request_id=request_id)
@@ -273,7 +297,8 @@ class KernelTarget:
         try:
             executed = self._execute(code, [], on_comm, deadline, then=(
                 "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME,
-                              "data": {"key": public, "text": not self.channel.binary}})).executed
+                              "data": {"part_size": self.part_size, "key": public,
+                                       "text": not self.channel.binary}})).executed
         except BaseException:
             self._comm_id = None
             raise

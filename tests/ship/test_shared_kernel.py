@@ -11,6 +11,7 @@ from jupyter_client import BlockingKernelClient
 
 import cloudpickle_ipy
 from cloudpickle_ipy.ship import Interrupted, ShipError, ShipTimeout
+from cloudpickle_ipy.ship.parts import cut
 
 AGENT = "__import__('cloudpickle_ipy.ship.agent', fromlist=['_agent'])._agent"
 
@@ -155,8 +156,9 @@ def test_a_split_body_whose_execution_is_aborted_is_dropped(shared):
 
 def test_a_body_without_its_execution_goes_with_the_next_request(shared):
     target, other = shared
-    target.channel.send("shell", "comm_msg", {"comm_id": target._comm_id, "data": {"id": "lost"}},
-                        buffers=[b"x" * (1 << 20)])
+    (data, buffers), = cut([b"x" * (1 << 20)], 8 << 20)
+    target.channel.send("shell", "comm_msg", {"comm_id": target._comm_id,
+                                              "data": {"id": "lost", **data}}, buffers=buffers)
     deadline = time.monotonic() + 10  # two clients' messages reach the kernel in either order
     while value(other, f"list({AGENT}.pending)") != ["lost"]:
         assert time.monotonic() < deadline

@@ -3,7 +3,6 @@
 Each venv is ``.cache/venvs/<name>`` (see :mod:`tests.venvs`), made once (``python -m venv`` and
 ``pip install ipykernel``: about 30 s) and reused while its stamp matches and ipykernel imports.
 """
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,7 +29,8 @@ def this_base_python():
 
 
 def start_kernel(python, cwd, env=None):
-    """A running kernel on ``python`` (its KernelManager), started in ``cwd``."""
+    """A running kernel on ``python`` (its KernelManager), started in ``cwd``; what it prints
+    goes to ``cwd/kernel.log`` (read it when the kernel dies)."""
 
     class ThatInterpreter(KernelSpecManager):
         def get_kernel_spec(self, kernel_name):
@@ -39,6 +39,6 @@ def start_kernel(python, cwd, env=None):
                               language="python")
 
     manager = KernelManager(kernel_name="venv", kernel_spec_manager=ThatInterpreter())
-    manager.start_kernel(cwd=str(cwd), env=env or clean_env(), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    log = open(Path(cwd, "kernel.log"), "ab")  # kept open: a restart launches with it again
+    manager.start_kernel(cwd=str(cwd), env=env or clean_env(), stdout=log, stderr=log)
     return manager

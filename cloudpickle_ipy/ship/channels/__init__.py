@@ -13,14 +13,16 @@ class Channel:
     """The interface :class:`~cloudpickle_ipy.ship.kernel.KernelTarget` uses; see the module docstring.
 
     ``kernel`` is how listings show the kernel (never with a secret in it); ``owned``: the kernel
-    was started for this channel and :meth:`close` shuts it down; ``binary``: buffers travel as
-    binary frames (False: the way to the kernel mangles them, so they travel as base64 strings in
-    the content, see :mod:`..agent`).
+    was started for this channel and :meth:`close` shuts it down; ``part_size``: the largest
+    message it carries (``None``: no limit of its own); ``binary``: buffers travel as binary
+    frames (False: the way to the kernel mangles them, so they travel as base64 strings in the
+    content, see :mod:`..agent`).
     """
 
     kernel = "?"
     owned = False
     binary = True
+    part_size = None
 
     def send(self, channel, msg_type, content, buffers=None):
         """Send one message on ``channel`` (``"shell"`` or ``"control"``); return its msg_id."""
