@@ -86,4 +86,7 @@ def test_through_a_server_in_front_of_a_gateway_payloads_travel_as_text(front, g
         finally:
             timer.join()
         assert target.run("'still'") == "still"
+        large = np.arange(3_000_000, dtype=np.float64)  # 24 MB: base64 parts both ways
+        target.push(large=large)
+        assert np.array_equal(target.pull("large"), large)
     assert kernel_id not in gateway.kernels()

@@ -218,3 +218,23 @@ def test_envelopes_are_signed_with_a_key_of_the_comm_not_the_connection_key(targ
     keys = target.run("list(__import__('cloudpickle_ipy.ship.agent', fromlist=['_agent'])"
                       "._agent.keys.values())")
     assert target.key in keys
+
+
+def test_a_200_mb_array_pushed_and_pulled_in_parts(target):
+    big = np.arange(25_000_000, dtype=np.float64)  # 200 MB: parts under the websocket's limit
+    big[-1] = -1.0
+    seen = []
+    target.progress = lambda direction, done, total: seen.append((direction, done, total))
+    try:
+        target.push(big=big)
+        assert target.run("big.flags.writeable, big.shape, float(big[-1]), float(big[:5].sum())") \
+            == (True, (25_000_000,), -1.0, 10.0)
+        back = target.pull("big")
+    finally:
+        del target.progress
+    assert back.flags.writeable and back.flags.aligned and np.array_equal(back, big)
+    pushes = [(done, total) for direction, done, total in seen if direction == "push"]
+    assert len(pushes) >= big.nbytes // target.channel.part_size  # acknowledged part by part
+    assert pushes[-1][0] == pushes[-1][1] >= big.nbytes
+    assert any(direction == "pull" for direction, _, _ in seen)
+    target.run("del big")
