@@ -1,15 +1,15 @@
 """Kernel gateways: a real jupyter-kernel-gateway reached directly (the same API as a Jupyter
 Server, its own token check), and through a Jupyter Server in front of it (``--gateway-url``), whose
 gateway connection decodes binary frames as text: there payloads travel as base64 text, said once."""
-import _thread
 import threading
 
 import numpy as np
 import pytest
 
 import cloudpickle_ipy
-from cloudpickle_ipy.ship import Interrupted, RemoteError
+from cloudpickle_ipy.ship import RemoteError
 from cloudpickle_ipy.ship.channels.websocket import TokenRefused
+from tests.remote import ctrl_c_stops_the_run
 from tests.remote.servers import KernelGateway, gateway_front
 
 
@@ -78,13 +78,7 @@ def test_through_a_server_in_front_of_a_gateway_payloads_travel_as_text(front, g
                         f"base64 text\n")
         (kernel_id,) = set(gateway.kernels()) - before  # the kernel runs on the gateway
         _round_trips(target)
-        timer = threading.Timer(1.0, _thread.interrupt_main)  # our stop travels there too
-        timer.start()
-        try:
-            with pytest.raises(Interrupted, match="the run on the target was interrupted too"):
-                target.run("import time; time.sleep(30)")
-        finally:
-            timer.join()
+        ctrl_c_stops_the_run(target)  # our stop travels there too
         assert target.run("'still'") == "still"
         large = np.arange(3_000_000, dtype=np.float64)  # 24 MB: base64 parts both ways
         target.push(large=large)

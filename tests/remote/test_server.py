@@ -1,6 +1,5 @@
 """Kernels behind a real ``jupyter server`` (random token, base URL ``/user/alice/`` as JupyterHub
 gives a user's server), reached by its URL: every feature a local kernel has."""
-import _thread
 import os
 import subprocess
 import sys
@@ -12,8 +11,9 @@ import numpy as np
 import pytest
 
 import cloudpickle_ipy
-from cloudpickle_ipy.ship import Interrupted, KernelDied, RemoteError, ShipError, ShipTimeout
+from cloudpickle_ipy.ship import KernelDied, RemoteError, ShipError, ShipTimeout
 from cloudpickle_ipy.ship.channels.websocket import TokenRefused
+from tests.remote import ctrl_c_stops_the_run
 from tests.ship.test_refusals import loaded, request
 from tests.venvs import clean_env
 
@@ -151,14 +151,8 @@ def test_kernel_name_picks_the_spec_and_a_bare_kernel_is_bootstrapped(server):
 
 def test_ctrl_c_stops_our_run_and_the_kernel_goes_on(target):
     target.run("finished = False")
-    timer = threading.Timer(1.0, _thread.interrupt_main)
-    timer.start()
     start = time.monotonic()
-    try:
-        with pytest.raises(Interrupted, match="the run on the target was interrupted too"):
-            target.run("import time; time.sleep(30); finished = True")
-    finally:
-        timer.join()
+    ctrl_c_stops_the_run(target)
     assert time.monotonic() - start < 6
     assert target.run("finished") is False
 

@@ -1,7 +1,6 @@
 """A kernel named by its connection file, reached through SSH tunnels to a real SSH server
 (asyncssh's, :mod:`tests.remote.sshd`, its own process) with throwaway keys; this user's ``~/.ssh``
 is a throwaway home of the test's (key, known_hosts), as a real user's would be."""
-import _thread
 import re
 import signal
 import subprocess
@@ -13,8 +12,8 @@ import pytest
 from jupyter_client import KernelManager
 
 import cloudpickle_ipy
-from cloudpickle_ipy.ship import Interrupted, RemoteError, ShipTimeout, TargetError
-from tests.remote import sshd
+from cloudpickle_ipy.ship import RemoteError, ShipTimeout, TargetError
+from tests.remote import ctrl_c_stops_the_run, sshd
 from tests.ship.test_magics import loaded_shell, ok, run
 from tests.venvs import ROOT, clean_env
 
@@ -96,13 +95,7 @@ def test_the_kernels_ports_are_reached_through_the_tunnels(target, ssh_server, r
 
 
 def test_ctrl_c_and_timeout_over_ssh(target):
-    timer = threading.Timer(1.0, _thread.interrupt_main)
-    timer.start()
-    try:
-        with pytest.raises(Interrupted, match="the run on the target was interrupted too"):
-            target.run("import time; time.sleep(30)")
-    finally:
-        timer.join()
+    ctrl_c_stops_the_run(target)
     with pytest.raises(ShipTimeout, match="within 1 s; the run on the target was interrupted"):
         target.run("import time; time.sleep(30)", timeout=1)
     assert target.call(lambda: 5) == 5

@@ -108,7 +108,6 @@ class Server:
         self.base, self._token = base, token
         self.http = requests.Session()
         self.http.verify = ca_bundle()
-        self.http.trust_env = True
 
     @property
     def headers(self):
