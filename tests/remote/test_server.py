@@ -13,8 +13,12 @@ import pytest
 import cloudpickle_ipy
 from cloudpickle_ipy.ship import KernelDied, RemoteError, ShipError, ShipTimeout
 from cloudpickle_ipy.ship.channels.websocket import TokenRefused
+from tests.fresh import pyenv_interpreters
 from tests.remote import ctrl_c_stops_the_run
+from tests.remote.servers import kernel_spec
+from tests.ship.test_other_python import PREFERRED
 from tests.ship.test_refusals import loaded, request
+from tests.ship.venvs import HERE, kernel_venv
 from tests.venvs import clean_env
 
 NO_KERNEL = "00000000-0000-0000-0000-000000000000"
@@ -232,3 +236,30 @@ def test_a_200_mb_array_pushed_and_pulled_in_parts(target):
     assert pushes[-1][0] == pushes[-1][1] >= big.nbytes
     assert any(direction == "pull" for direction, _, _ in seen)
     target.run("del big")
+
+
+def test_a_kernel_on_another_python_is_refused_before_anything_is_sent(server):
+    found = pyenv_interpreters()
+    others = [v for v in PREFERRED if v in found and v != HERE]
+    assert others, f"no CPython other than {HERE} found through pyenv (found: {sorted(found)})"
+    python = kernel_venv(f"kernel-py{others[0]}", found[others[0]])
+    kernel_spec(server.folder / "share/jupyter", "other", python)
+    before = set(server.kernels())
+    with pytest.raises(ShipError, match=rf"the target kernel runs Python {others[0]} and this is "
+                                        rf"Python {HERE}"):
+        cloudpickle_ipy.connect(server.with_token(), kernel_name="other", timeout=60)
+    assert set(server.kernels()) == before  # the kernel started for it was shut down
+
+
+def test_a_kernel_started_from_a_url_is_shut_down_at_exit(server):
+    """A script that never closes its target: the kernel goes when the script ends."""
+    before = set(server.kernels())
+    script = f"""
+        import cloudpickle_ipy
+        target = cloudpickle_ipy.connect({server.with_token()!r}, timeout=60)
+        print(target.channel.kernel_id)
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
+                          text=True, env=clean_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() and set(server.kernels()) == before
