@@ -5,6 +5,7 @@ import datetime
 import ipaddress
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -97,3 +98,29 @@ def test_https_certificates_are_verified(tmp_path, monkeypatch):
             assert target.run("6 * 7") == 42
     finally:
         server.stop()
+
+
+def test_a_hub_without_the_users_server_is_one_line():
+    """JupyterHub answers a stopped user's server's API with a redirect to its spawn page."""
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "/hub/spawn-pending/alice?next=%2Fuser%2Falice%2F")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hub = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    port = hub.server_address[1]
+    try:
+        with pytest.raises(TargetError) as info:
+            cloudpickle_ipy.connect(f"http://127.0.0.1:{port}{BASE}?token=secret-token")
+    finally:
+        hub.shutdown()
+        hub.server_close()
+    assert str(info.value) == (
+        f"http://127.0.0.1:{port}{BASE} sends its API requests to http://127.0.0.1:{port}/hub/"
+        f"spawn-pending/alice: not a Jupyter Server there (on a JupyterHub, start your server "
+        f"first)")

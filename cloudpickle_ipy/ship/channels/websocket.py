@@ -33,7 +33,7 @@ import ssl
 import struct
 import time
 import uuid
-from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit, urlunsplit
 
 from .. import KernelDied, TargetError
 from . import Channel
@@ -130,6 +130,11 @@ class Server:
         if response.status_code in (401, 403):
             raise TokenRefused(f"the server said {response.status_code}: check the token "
                                f"({self.base})")
+        if 300 <= response.status_code < 400:  # e.g. JupyterHub, for a server not running
+            raise TargetError(f"{self.base} sends its API requests to "
+                              f"{shown(urljoin(self.base, response.headers.get('Location', '')))}"
+                              f": not a Jupyter "
+                              f"Server there (on a JupyterHub, start your server first)")
         return response
 
     def authenticate(self, path):
