@@ -143,7 +143,7 @@ def main():
         candidates = len(state.watcher._candidates)
         with_user = per_call_us(state.pre_run_cell, args.repeat)
         ar2 = per_call_us(autoreload_cell(shell, 2), max(args.repeat // 10, 50))
-        rows.append((f"+{2 * args.user} user modules registered ({candidates} files to stat)",
+        rows.append((f"+{2 * args.user} user modules registered ({candidates} candidate files followed)",
                      with_user, ar2, "%autoreload 2"))
         ar1 = per_call_us(autoreload_cell(shell, 1, [f"mylib{k}" for k in range(args.user)]),
                           args.repeat)

@@ -2,6 +2,8 @@
 
 The pickler lives in :mod:`cloudpickle_ipy.core` (a drop-in for cloudpickle) and is re-exported here.
 """
+import sys
+
 from .core import *  # noqa: F403
 from .core import __all__  # noqa: F401  (the same public names)
 
@@ -12,10 +14,30 @@ def connect(target="local", **options):
     """A target kernel to push, pull, call and run on: ``connect("local")`` starts one.
 
     See :func:`cloudpickle_ipy.ship.targets.connect`; jupyter_client is imported only from here.
+    In IPython, the target's output shows as the target would show it (:mod:`.display`): a notebook
+    gets its figures and HTML, and a bar for long transfers; elsewhere its text goes to
+    ``sys.stdout`` and ``sys.stderr``.
     """
     from .ship.targets import connect
 
-    return connect(target, **options)
+    kernel = connect(target, **options)
+    shell = _running_ipython()
+    if shell is not None:
+        from .display import attach
+        from .extension import state_of
+
+        state = state_of(shell)  # the extension's settings apply when it is loaded
+        if state is None:
+            attach(shell, kernel)
+        else:
+            state.show_output_of(kernel)
+    return kernel
+
+
+def _running_ipython():
+    """The IPython shell this code runs in, if any (IPython is not imported for the question)."""
+    ipython = sys.modules.get("IPython")
+    return None if ipython is None else ipython.get_ipython()
 
 
 def load_ipython_extension(shell):

@@ -7,11 +7,13 @@ the cell runs on.
 import sys
 import traceback
 
-from traitlets import Bool, List, Unicode
+from traitlets import Bool, Float, List, Unicode
 from traitlets.config import Configurable
 
 from . import core
+from .display import attach
 from .magics import PickleByValueMagics, ShipMagics
+from .ship.progress import AFTER as PROGRESS_AFTER
 from .ship.targets import Targets
 from .watcher import Watcher
 
@@ -29,6 +31,12 @@ class CloudpickleIPy(Configurable):
     )).tag(config=True)
     exclude = List(Unicode(), default_value=[], help=(
         "Module-name patterns (fnmatch, e.g. 'mylib.vendored*') never to register by value."
+    )).tag(config=True)
+    progress = Bool(True, help=(
+        "Show the progress of long transfers to and from targets (bytes done of total, and the "
+        "rate): a bar updated in place in a notebook, one line in a terminal.")).tag(config=True)
+    progress_after = Float(PROGRESS_AFTER, min=0.0, help=(
+        "Seconds a transfer must last, or be estimated to last, before its progress shows."
     )).tag(config=True)
 
     def __init__(self, shell, **kwargs):
@@ -50,6 +58,11 @@ class CloudpickleIPy(Configurable):
     def unregister(self, name):
         core.unregister_pickle_by_value(sys.modules[name])
         self.reasons.pop(name, None)
+
+    def show_output_of(self, target):
+        """Show what ``target`` outputs (displays, streams) in this shell as it would show there,
+        and the progress of its long transfers (as the settings say)."""
+        attach(self.shell, target, self.progress_after if self.progress else None)
 
     def say(self, line):
         """One short line in the cell's output."""

@@ -248,7 +248,9 @@ class ShipMagics(Magics):
 
     def _target(self, spec, magic):
         with _usage(magic):
-            return self.state.targets.get(spec, self.shell.user_ns)
+            target = self.state.targets.get(spec, self.shell.user_ns)
+        self.state.show_output_of(target)
+        return target
 
     def _run_here(self, cell):
         """Run ``cell`` in the user namespace, its lines shown in tracebacks (not displayed)."""

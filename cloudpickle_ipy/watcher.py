@@ -3,17 +3,20 @@ warn when a module pickled by value changed on disk after it was imported (the c
 file, is what travels).
 
 Cost is what matters here, as this runs before every cell with thousands of modules imported: each
-entry of ``sys.modules`` is classified once (by name and identity), ``sys.modules`` is walked again
-only when it changed (or every ``_FULL_SCAN_EVERY`` checks), and only the few candidates (modules with
-a Python source file outside the standard library and non-editable site-packages) cost a ``stat`` per
-check.
+entry of ``sys.modules`` is classified once (by name and identity); later checks classify what was
+appended to it since, forget what was removed, and re-check a slice of ``_SWEEP_PER_CHECK`` entries
+for one swapped in place; and a check looks only at the candidates
+(modules with a Python source file outside the standard library and non-editable site-packages) that
+are new or whose file the system reports changed (:mod:`.filechanges`): with nothing changed, a check
+costs the same with ten thousand of them as with ten. Many modules registered at once are announced
+in one line.
 """
 import ast
 import fnmatch
 import importlib.machinery
 import importlib.metadata
-import importlib.util
 import json
+import operator
 import os
 import site
 import sys
@@ -23,11 +26,16 @@ from urllib.parse import unquote, urlparse
 
 from . import core
 from .core.registry import INTERACTIVE_MODULES
+from .filechanges import FileChanges
+from .ondisk import edited_since_import, signature
 
-_FULL_SCAN_EVERY = 64  # checks between walks of all sys.modules (one swapped in place, removals)
+_SWEEP_PER_CHECK = 64  # entries of sys.modules re-checked per check for one swapped in place
+_LINES_AT_MOST = 5  # more modules registered (or stale) at once than this: one line for them all
 _SOURCE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES)  # so no C extension, no sourceless .pyc
 _NOT_FROM_FILES = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter)
 _MISSING = object()
+_STALE = ("the old code in memory is what gets pickled; run %autoreload (after %load_ext "
+          "autoreload) or")
 
 
 class _Candidate:
@@ -54,8 +62,8 @@ class _Candidate:
         # tuple when the watcher first sees a module edited since import, so it never matches);
         # ``seen``: the last signature already accounted for (loaded, warned about, or left to
         # autoreload); ``watched``: why it counts as edited by location, or None.
-        self.loaded = self.seen = _signature(path)
-        if _edited_before_first_seen(module, self.loaded):
+        self.loaded = self.seen = signature(path)
+        if edited_since_import(module, self.loaded):
             self.loaded = self.seen = ("edited before the watcher first saw it",)
         self.watched = None
 
@@ -71,67 +79,96 @@ class Watcher:
         self._candidates = {}  # name -> _Candidate
         self._modules_mark = (None, None)  # (len, last name) of sys.modules at the last walk
         self._last_module = None  # and the module under that last name
-        self._checks = 0
+        self._sweep_names, self._sweep_at = [], 0  # the names being re-checked, a slice per check
         self._folders_key = None
         self._folders = ()  # watched folders, as prefixes ending with a separator
         self._editable = None  # (folder prefixes, exact files) of editable installs, found lazily
         self._handled_tops = set()  # registered by this watcher once: never again (even if removed)
+        self._changes = FileChanges()  # the candidates' files
+        self._by_path = {}  # a candidate's file -> the names of the candidates with that file
+        self._todo = {}  # names of the candidates to look at in this check (new, or file changed)
+        self._registered_now = []  # (top, reason, candidate) registered in this check
+        self._stale_now = []  # names found stale in this check
 
     # --- per check ------------------------------------------------------------------------------
 
     def check(self):
         """Register what is being edited; warn once per change about stale by-value code."""
-        self._update_folders()
-        self._checks += 1
+        if self._update_folders():
+            self._todo.update(dict.fromkeys(self._candidates))
         modules = sys.modules
         mark = (len(modules), next(reversed(modules), None))  # imports append to sys.modules
         last_module = modules.get(mark[1])
-        if self._checks % _FULL_SCAN_EVERY == 1:
+        if not self._known:
             self._walk(modules)
         elif mark != self._modules_mark or last_module is not self._last_module:
             self._walk_new(modules)
+        self._sweep(modules)
         self._modules_mark, self._last_module = mark, last_module
-        if not self._candidates:
+        changed, unwatched = self._changes.take()
+        for path in changed | unwatched:
+            self._todo.update(dict.fromkeys(self._by_path.get(path, ())))
+        if not self._todo:
             return
+        todo, self._todo = self._todo, {}
         registry = core.list_registry_pickle_by_value()
-        for candidate in list(self._candidates.values()):
-            module = modules.get(candidate.name)
+        for name in todo:
+            candidate = self._candidates.get(name)
+            if candidate is None:
+                continue
+            module = modules.get(name)
             if module is not candidate.module:  # removed or replaced since the last walk
-                self._known[candidate.name] = module
-                self._classify(candidate.name, module)
-                candidate = self._candidates.get(candidate.name)
+                self._known[name] = module
+                self._classify(name, module)
+                self._todo.pop(name, None)
+                candidate = self._candidates.get(name)
                 if candidate is None:
                     continue
             self._check_candidate(candidate, registry)
+        self._report()
 
     def _check_candidate(self, candidate, registry):
-        signature = _signature(candidate.path)
+        now = signature(candidate.path)
         spec = candidate.module.__dict__.get("__spec__")
         if spec is not candidate.spec:  # reloaded (importlib.reload gives it a new spec)
             candidate.spec = spec
-            candidate.loaded = candidate.seen = signature
+            candidate.loaded = candidate.seen = now
         registered = candidate.top in registry or any(p in registry for p in candidate.prefixes)
         if not registered:
-            reason = self._why_register(candidate, signature)
+            reason = self._why_register(candidate, now)
             if reason is None:
                 return
-            if not self._register(candidate.top, reason):
+            if not self._register(candidate, reason):
                 return
             registry.add(candidate.top)
-        if signature is None or signature == candidate.seen:
+        if now is None or now == candidate.seen:
             return  # unchanged, or deleted/renamed: the code in memory is all there is anyway
-        candidate.seen = signature
-        if signature != candidate.loaded and not self._autoreload_will_reload(candidate.name):
-            self.state.say(
-                f"{candidate.name} changed on disk after it was imported: the old code in memory "
-                f"is what gets pickled; run %autoreload (after %load_ext autoreload) or "
-                f"importlib.reload({candidate.name})")
+        candidate.seen = now
+        if now != candidate.loaded and not self._autoreload_will_reload(candidate.name):
+            self._stale_now.append(candidate.name)
 
-    def _why_register(self, candidate, signature):
+    def _report(self):
+        """Say what this check registered and found stale: a line each, or one for many."""
+        registered, self._registered_now = self._registered_now, []
+        stale, self._stale_now = self._stale_now, []
+        if len(registered) > _LINES_AT_MOST:
+            self.state.say(_registered_line(registered))
+        else:
+            for top, reason, _ in registered:
+                self.state.say(f"pickling {top} by value ({reason})")
+        if len(stale) > _LINES_AT_MOST:
+            self.state.say(f"{len(stale):,} modules changed on disk after they were imported "
+                           f"({_some(stale)}): {_STALE} importlib.reload() them")
+        else:
+            for name in stale:
+                self.state.say(f"{name} changed on disk after it was imported: {_STALE} "
+                               f"importlib.reload({name})")
+
+    def _why_register(self, candidate, now):
         """Why ``candidate``'s top-level package should now be pickled by value, or None."""
         if candidate.watched is not None:
             reason = candidate.watched
-        elif signature is not None and signature != candidate.loaded:
+        elif now is not None and now != candidate.loaded:
             reason = f"{candidate.name} changed on disk since it was imported"
         else:
             return None
@@ -144,7 +181,8 @@ class Watcher:
         return any(name in refused or any(fnmatch.fnmatchcase(name, p) for p in patterns)
                    for name in candidate.prefixes)
 
-    def _register(self, top, reason):
+    def _register(self, candidate, reason):
+        top = candidate.top
         if not isinstance(sys.modules.get(top), types.ModuleType):
             return False  # its top-level package was removed from sys.modules: nothing to register
         self._handled_tops.add(top)
@@ -153,7 +191,7 @@ class Watcher:
         except Exception as e:  # noqa: BLE001 (an odd module must not break the cell)
             self.state.say(f"cannot pickle {top} by value: {type(e).__name__}: {e}")
             return False
-        self.state.say(f"pickling {top} by value ({reason})")
+        self._registered_now.append((top, reason, candidate))
         return True
 
     def _autoreload_will_reload(self, name):
@@ -183,29 +221,59 @@ class Watcher:
             self._classify(name, module)
 
     def _walk(self, modules):
-        """Classify every entry of sys.modules not seen yet (or swapped), forget the removed ones."""
+        """Classify every entry of sys.modules."""
+        for name, module in list(modules.items()):
+            self._known[name] = module
+            self._classify(name, module)
+
+    def _sweep(self, modules):
+        """Forget the entries removed from sys.modules; re-check the next slice of it for one
+        swapped in place (seen within ``len(sys.modules) / _SWEEP_PER_CHECK`` checks)."""
         known = self._known
-        items = list(modules.items())
-        for name, module in items:
-            if known.get(name) is not module:
-                known[name] = module
-                self._classify(name, module)
-        if len(known) > len(items):
+        if len(known) > len(modules):
             for name in known.keys() - modules.keys():
                 del known[name]
-                self._candidates.pop(name, None)
+                self._drop(name)
+        if self._sweep_at >= len(self._sweep_names):
+            self._sweep_names, self._sweep_at = list(modules), 0
+        names = self._sweep_names[self._sweep_at:self._sweep_at + _SWEEP_PER_CHECK]
+        self._sweep_at += _SWEEP_PER_CHECK
+        if not any(map(operator.is_not, map(modules.get, names), map(known.get, names))):
+            return  # the usual case, found without a Python-level loop
+        for name in names:
+            module = modules.get(name, _MISSING)
+            if module is not _MISSING and known.get(name, _MISSING) is not module:
+                known[name] = module
+                self._classify(name, module)
 
     def _classify(self, name, module):
-        self._candidates.pop(name, None)
+        self._drop(name)
+        path = None
         try:
             path = self._source_file(name, module)
             if path is None:
                 return
+            self._changes.follow(path)  # before the stat in _Candidate: no change falls between
             candidate = _Candidate(name, module, path)
             candidate.watched = self._watch_reason(candidate)
         except Exception:  # noqa: BLE001 (whatever odd object sits in sys.modules: never ours)
+            if path is not None and path not in self._by_path:
+                self._changes.forget(path)
             return
         self._candidates[name] = candidate
+        self._by_path.setdefault(path, set()).add(name)
+        self._todo[name] = None
+
+    def _drop(self, name):
+        """Forget candidate ``name``, if it is one; stop following its file if no other has it."""
+        candidate = self._candidates.pop(name, None)
+        if candidate is None:
+            return
+        names = self._by_path.get(candidate.path, set())
+        names.discard(name)
+        if not names:
+            self._by_path.pop(candidate.path, None)
+            self._changes.forget(candidate.path)
 
     def _source_file(self, name, module):
         """The module's Python source file, if it is one the watcher may consider at all."""
@@ -223,19 +291,22 @@ class Watcher:
         return None if path.startswith(self._never) else path
 
     def _update_folders(self):
+        """Follow changes of the working directory and of the settings; whether there were any
+        (every candidate is then looked at again)."""
         state = self.state
         try:
             cwd = os.getcwd()
         except OSError:  # the working directory was deleted: keep the last folders
-            return
-        key = (cwd, tuple(state.watched_folders), state.watch_editable_installs)
+            return False
+        key = (cwd, tuple(state.watched_folders), state.watch_editable_installs, tuple(state.exclude))
         if key == self._folders_key:
-            return
+            return False
         self._folders_key = key
         self._folders = _prefixes(os.path.join(cwd, os.path.expanduser(folder))
                                   for folder in state.watched_folders)
         for candidate in self._candidates.values():
             candidate.watched = self._watch_reason(candidate)
+        return True
 
     def _watch_reason(self, candidate):
         path = candidate.path
@@ -331,40 +402,35 @@ def _prefixes(folders):
     return tuple(prefixes)
 
 
-def _signature(path):
-    """What changes when the file is edited: (mtime in ns, size); None if it is gone."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
+def _registered_line(registered):
+    """One line for many modules registered at once: how many, why, the first few names."""
+    reasons = {reason for _, reason, _ in registered}
+    if len(reasons) == 1:
+        why = reasons.pop()
+    else:
+        located = [candidate.location for _, _, candidate in registered if candidate.watched]
+        parts = [f"edited in {shown_path(os.path.commonpath(located))}"] if located else []
+        if len(located) < len(registered):
+            parts.append("changed on disk since imported")
+        why = " or ".join(parts)
+    return (f"pickling {len(registered):,} modules by value ({why}): "
+            f"{_some([top for top, _, _ in registered])} (see %pickle_by_value)")
 
 
-def _edited_before_first_seen(module, signature):
-    """Whether the source changed since the module was imported, from its .pyc header (written at
-    import time with the source's mtime in seconds and size): for modules imported before the watcher
-    first looked."""
-    namespace = module.__dict__
-    if (signature is None or sys.dont_write_bytecode
-            or not isinstance(namespace.get("__loader__"), importlib.machinery.SourceFileLoader)):
-        return False  # no pyc written at import, or not the standard loader's pyc
-    try:
-        with open(namespace["__cached__"], "rb") as f:
-            header = f.read(16)
-    except (OSError, KeyError, TypeError):
-        return False
-    if len(header) < 16 or header[:4] != importlib.util.MAGIC_NUMBER or header[4:8] != bytes(4):
-        return False  # another Python's, or a hash-based pyc (no mtime in it)
-    mtime, size = int.from_bytes(header[8:12], "little"), int.from_bytes(header[12:16], "little")
-    return (mtime, size) != ((signature[0] // 1_000_000_000) & 0xFFFFFFFF, signature[1] & 0xFFFFFFFF)
+def _some(names):
+    """The first few of ``names``, then an ellipsis."""
+    return ", ".join(names[:_LINES_AT_MOST]) + (", ..." if len(names) > _LINES_AT_MOST else "")
 
 
 def shown_path(path):
-    """``./mylib`` for a path under the working directory, the absolute path otherwise."""
+    """``./mylib`` for a path under the working directory, the absolute path otherwise (cheap: it
+    names each of thousands of modules registered at once)."""
     try:
-        relative = os.path.relpath(path)
-    except ValueError:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was deleted
         return path
-    if relative == os.curdir:
-        return relative
-    return path if relative.startswith(os.pardir) else os.path.join(os.curdir, relative)
+    full = os.path.normpath(os.path.join(cwd, path))
+    if full == cwd:
+        return os.curdir
+    inside = os.path.join(cwd, "")
+    return os.path.join(os.curdir, full[len(inside):]) if full.startswith(inside) else path

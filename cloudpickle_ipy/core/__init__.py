@@ -8,16 +8,17 @@ Needs nothing beyond the standard library.
 from pickle import load, loads
 
 from .functions import PythonVersionError
-from .pickler import DEFAULT_PROTOCOL, CloudPickler, Pickler, dump, dumps
+from .pickler import DEFAULT_PROTOCOL, CloudPickler, Pickler, dump, dumps, register
 from .registry import (
                        list_registry_pickle_by_value,
                        register_pickle_by_value,
                        unregister_pickle_by_value,
 )
-from .wrappers import wrap_non_picklable_objects
+from .wrappers import CallableObjectWrapper, CloudpickledObjectWrapper, wrap_non_picklable_objects
 
 __all__ = [
-    "CloudPickler", "DEFAULT_PROTOCOL", "Pickler", "PythonVersionError", "dump", "dumps",
-    "list_registry_pickle_by_value", "load", "loads", "register_pickle_by_value",
-    "unregister_pickle_by_value", "wrap_non_picklable_objects",
+    "CallableObjectWrapper", "CloudPickler", "CloudpickledObjectWrapper", "DEFAULT_PROTOCOL",
+    "Pickler", "PythonVersionError", "dump", "dumps", "list_registry_pickle_by_value", "load",
+    "loads", "register", "register_pickle_by_value", "unregister_pickle_by_value",
+    "wrap_non_picklable_objects",
 ]

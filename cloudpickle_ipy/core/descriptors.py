@@ -1,6 +1,7 @@
-"""What class bodies hold besides functions: classmethod, staticmethod, property, and the functools
-descriptors that pickle cannot handle (cached_property holds a lock before 3.12, and
-singledispatchmethod a cache of weak references)."""
+"""What class bodies hold besides functions: classmethod, staticmethod, property (and abc's
+deprecated abstract variants of the three), and the functools descriptors that pickle cannot handle
+(cached_property holds a lock before 3.12, and singledispatchmethod a cache of weak references)."""
+import abc
 import functools
 
 
@@ -9,7 +10,7 @@ def reduce_method_wrapper(pickler, method):
 
 
 def reduce_property(pickler, prop):
-    return property, (prop.fget, prop.fset, prop.fdel, prop.__doc__)
+    return type(prop), (prop.fget, prop.fset, prop.fdel, prop.__doc__)
 
 
 def reduce_cached_property(pickler, prop):
@@ -40,6 +41,9 @@ REDUCERS = {
     classmethod: reduce_method_wrapper,
     staticmethod: reduce_method_wrapper,
     property: reduce_property,
+    abc.abstractclassmethod: reduce_method_wrapper,
+    abc.abstractstaticmethod: reduce_method_wrapper,
+    abc.abstractproperty: reduce_property,
     functools.cached_property: reduce_cached_property,
     functools.singledispatchmethod: reduce_singledispatchmethod,
 }

@@ -12,9 +12,13 @@ import pickle
 import sys
 import types
 
-from .registry import module_travels_by_reference, travels_by_reference
+from . import decorated, modules
+from .names import private, private_constants, private_keys, private_names
+from .registry import travels_by_reference
+from .sources import source_file
 
 PYTHON_VERSION = sys.version_info[:2]
+_MODULE_TYPE = types.ModuleType
 
 
 class PythonVersionError(pickle.UnpicklingError):
@@ -48,14 +52,46 @@ _CONSTS_INDEX = _CODE_FIELDS.index("co_consts")
 _get_code_fields = operator.attrgetter(*_CODE_FIELDS)
 
 
+_FILENAME_INDEX = _CODE_FIELDS.index("co_filename")
+_NAME_INDEXES = [_CODE_FIELDS.index(f) for f in ("co_name", "co_qualname") if f in _CODE_FIELDS]
+_NAME_TUPLE_INDEXES = [_CODE_FIELDS.index(f) for f in ("co_names", "co_varnames", "co_freevars",
+                                                        "co_cellvars")]
+
+
 def reduce_code(pickler, code):
-    fields = _get_code_fields(code)
-    consts = fields[_CONSTS_INDEX]
-    if frozenset in map(type, consts):
-        fields = list(fields)
-        fields[_CONSTS_INDEX] = tuple(SortedSet(c) if type(c) is frozenset else c for c in consts)
-        fields = tuple(fields)
-    return _rebuild_code, (PYTHON_VERSION, fields)
+    """The fields with names written by value (see ``names``), and the file name as a portable one
+    carrying the source when that lives only in memory (see ``sources``)."""
+    cached = _reduced_code.get(id(code))
+    if cached is None or cached[0] is not code:
+        cached = _cache_fields(code)
+    _, before, filename, after = cached
+    # One SourceFile per file and payload; the C pickler alone (no pickler) makes one per code.
+    shipped_files = {} if pickler is None else pickler.source_files
+    shipped = shipped_files.get(filename)
+    if shipped is None:
+        shipped = shipped_files[filename] = source_file(filename) or private(filename)
+    return _rebuild_code, (PYTHON_VERSION, before + (shipped,) + after)
+
+
+# id(code) -> (code, fields before co_filename, co_filename, fields after), the names private:
+# the same function is often pickled again and again (a task submitted in a loop). Bounded.
+_reduced_code = {}
+_CACHED_CODES = 4096
+
+
+def _cache_fields(code):
+    fields = list(_get_code_fields(code))
+    for index in _NAME_INDEXES:
+        fields[index] = private(fields[index])
+    for index in _NAME_TUPLE_INDEXES:
+        fields[index] = private_names(fields[index])
+    fields[_CONSTS_INDEX] = private_constants(fields[_CONSTS_INDEX])
+    if len(_reduced_code) >= _CACHED_CODES:
+        _reduced_code.clear()
+    cached = _reduced_code[id(code)] = (code, tuple(fields[:_FILENAME_INDEX]),
+                                         fields[_FILENAME_INDEX],
+                                         tuple(fields[_FILENAME_INDEX + 1:]))
+    return cached
 
 
 def _rebuild_code(version, fields):
@@ -67,23 +103,6 @@ def _rebuild_code(version, fields):
             f"by-value functions and classes only load on the Python minor version that pickled "
             f"them; load it with Python {made} or pickle it again with Python {here}")
     return types.CodeType(*fields)
-
-
-class SortedSet:
-    """Stands for a set constant (``x in {"a", "b"}``), written in sorted order: pickle writes sets
-    in hash order, which changes with PYTHONHASHSEED."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items):
-        self.items = items
-
-    def __reduce__(self):
-        return frozenset, (tuple(sorted(self.items, key=_constant_order)),)
-
-
-def _constant_order(constant):
-    return type(constant).__name__, repr(constant)
 
 
 # --- the globals a code object uses ----------------------------------------------------------------
@@ -173,37 +192,12 @@ def _scan_globals(code):
 
 
 def _all_names(code, names):
-    names.update(code.co_names)
+    """Every name ``code`` and its nested code use (globals and attributes), in order."""
+    names.update(dict.fromkeys(code.co_names))
     for const in code.co_consts:
         if type(const) is types.CodeType:
             _all_names(const, names)
     return names
-
-
-def _used_globals(func, code):
-    """The globals ``func`` uses, and the submodules its code reaches through module globals."""
-    used = {}
-    _collect_globals(code, func.__globals__, used)
-    submodules = []
-    modules = [value for value in used.values() if type(value) is types.ModuleType]
-    if modules:
-        attributes = _all_names(code, set())
-        for module in modules:
-            _reached_submodules(module, attributes, submodules)
-    return used, submodules
-
-
-def _reached_submodules(module, attributes, found):
-    """Collect loaded submodules of ``module`` named by ``attributes`` (``concurrent.futures`` for
-    ``concurrent`` and ``futures``): importing a package does not import them on the other side."""
-    if not module_travels_by_reference(module):
-        return
-    prefix = module.__name__ + "."
-    for attribute in attributes:
-        submodule = sys.modules.get(prefix + attribute)
-        if submodule is not None and submodule not in found:
-            found.append(submodule)
-            _reached_submodules(submodule, attributes, found)
 
 
 class GlobalsBase:
@@ -262,44 +256,81 @@ def _restore_cell(cell, value):
 
 # --- functions ---------------------------------------------------------------------------------------
 
+# The keys of a function's state: private copies (see names), as are the names they hold.
+_GLOBALS, _SUBMODULES, _MODULE_ATTRIBUTES, _CELLS, _DICT = map(
+    private, ("globals", "submodules", "module_attributes", "cells", "__dict__"))
+_DEFAULTS, _KWDEFAULTS, _DOC, _ANNOTATIONS, _QUALNAME, _MODULE, _TYPE_PARAMS = map(
+    private, ("__defaults__", "__kwdefaults__", "__doc__", "__annotations__", "__qualname__",
+              "__module__", "__type_params__"))
+
+
 def reduce_function(pickler, func):
     if travels_by_reference(func, func.__module__, func.__qualname__):
         return NotImplemented
     code = func.__code__
-    name = func.__name__
+    if code is decorated.SINGLEDISPATCH_CODE:
+        return decorated.reduce_singledispatch(pickler, func)
     namespace = func.__globals__
     base = pickler.globals_bases.get(id(namespace))
     if base is None:
         base = pickler.globals_bases[id(namespace)] = GlobalsBase(
-            namespace.get("__name__"), namespace.get("__package__"))
+            _private_or_none(namespace.get("__name__")),
+            _private_or_none(namespace.get("__package__")))
     state = {}
-    used, submodules = _used_globals(func, code)
-    if used:
-        state["globals"] = used
-    if submodules:
-        state["submodules"] = tuple(submodules)
+    used = {}
+    _collect_globals(code, namespace, used)
     closure = func.__closure__
+    contents = () if closure is None else tuple(_cell_value(c) for c in closure)
+    defaults, kwdefaults = func.__defaults__, func.__kwdefaults__
+    imports = attributes = None
+    if used or contents or defaults or kwdefaults:
+        held = [v for v in (*used.values(), *contents, *(defaults or ()),
+                            *(kwdefaults.values() if kwdefaults else ())) if type(v) is _MODULE_TYPE]
+        if held:
+            stand_ins, imports, attributes = modules.reach(pickler, held, _all_names(code, {}))
+            if stand_ins:  # by-value modules travel as their stand-ins
+                used, contents, defaults, kwdefaults = _swapped(
+                    stand_ins, used, contents, defaults, kwdefaults)
+    if used:
+        state[_GLOBALS] = {private(k): v for k, v in used.items()}
+    if imports:
+        state[_SUBMODULES] = tuple(imports)
+    if attributes:
+        state[_MODULE_ATTRIBUTES] = tuple(attributes)
     if closure is not None:
         cells = pickler.empty_cells
         closure = tuple(cells.get(id(c)) or cells.setdefault(id(c), EmptyCell()) for c in closure)
-        state["cells"] = tuple(_cell_value(c) for c in func.__closure__)
-    if func.__defaults__ is not None:
-        state["__defaults__"] = func.__defaults__
-    if func.__kwdefaults__ is not None:
-        state["__kwdefaults__"] = func.__kwdefaults__
+        state[_CELLS] = contents
+    if defaults is not None:
+        state[_DEFAULTS] = defaults
+    if kwdefaults is not None:
+        state[_KWDEFAULTS] = kwdefaults
     if func.__doc__ is not None:
-        state["__doc__"] = func.__doc__
-    if func.__annotations__:
-        state["__annotations__"] = func.__annotations__
+        state[_DOC] = func.__doc__
+    if func.__annotations__:  # keyed by parameter names, which travel as private copies
+        state[_ANNOTATIONS] = private_keys(func.__annotations__)
     if func.__qualname__ != getattr(code, "co_qualname", code.co_name):  # what rebuilding gives
-        state["__qualname__"] = func.__qualname__
-    if func.__module__ != base.name:
-        state["__module__"] = func.__module__
+        state[_QUALNAME] = private(func.__qualname__)
+    if func.__module__ != namespace.get("__name__"):
+        state[_MODULE] = _private_or_none(func.__module__)
     if func.__dict__:
-        state["__dict__"] = func.__dict__
+        state[_DICT] = func.__dict__
     if getattr(func, "__type_params__", None):
-        state["__type_params__"] = func.__type_params__
-    return _rebuild_function, (code, base, name, closure), state, None, None, _restore_function
+        state[_TYPE_PARAMS] = func.__type_params__
+    return (_rebuild_function, (code, base, private(func.__name__), closure), state, None, None,
+            _restore_function)
+
+
+def _swapped(stand_ins, used, contents, defaults, kwdefaults):
+    def swap(value):
+        return stand_ins.get(id(value), value)
+    return ({k: swap(v) for k, v in used.items()}, tuple(map(swap, contents)),
+            defaults and tuple(map(swap, defaults)),
+            kwdefaults and {k: swap(v) for k, v in kwdefaults.items()})
+
+
+def _private_or_none(name):
+    return private(name) if type(name) is str else name
 
 
 def _rebuild_function(code, globals, name, closure):
@@ -318,13 +349,26 @@ def _restore_function(func, state):
                     cell.cell_contents = content
         elif key == "__dict__":
             func.__dict__.update(value)
+        elif key == "module_attributes":
+            modules.restore_attributes(value)
         elif key != "submodules":  # imported while unpickling: nothing left to do
             setattr(func, key, value)
     return func
+
+
+def reduce_method(pickler, method):
+    """A bound method travels as its function bound again to its object (``func.__get__(obj)``):
+    pickle's own reduction looks the method up by the function's name, which fails for a function
+    stored under another name (``A.echo = lambda self, x: x``)."""
+    func = method.__func__
+    if not hasattr(type(func), "__get__"):
+        return NotImplemented
+    return operator.methodcaller("__get__", method.__self__), (func,)
 
 
 REDUCERS = {
     types.FunctionType: reduce_function,
     types.CodeType: reduce_code,
     types.CellType: reduce_cell,
+    types.MethodType: reduce_method,
 }

@@ -2,19 +2,36 @@
 
 ``reducer_override`` runs for every such object, so it is one dict lookup on the object's type and
 an ``isinstance`` check for metaclasses; everything else is left to the C pickler.
+
+Reducers of the user's go into that dict (``register``) or a copy of it (``reducers=``, for one
+call), so they win over ours for their type and cost nothing for the others.
 """
 import io
 import pickle
 import sys
+import types
 
-from . import classes, descriptors, functions, locate, modules, plain, sentinels, stdlib, typevars
+from . import (
+    classes,
+    decorated,
+    descriptors,
+    functions,
+    locate,
+    modules,
+    plain,
+    sentinels,
+    stdlib,
+    typevars,
+)
 from .classes import reduce_class
+from .exceptions import reduce_exception
+from .user_reducers import REGISTERED, check_reducer, checked_reducers, taking_pickler
 
 DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 # How each kind of object travels, by exact type; each module contributes its own kinds.
 _REDUCERS = {**functions.REDUCERS, **classes.REDUCERS, **descriptors.REDUCERS, **modules.REDUCERS,
-             **stdlib.REDUCERS, **typevars.REDUCERS}
+             **stdlib.REDUCERS, **typevars.REDUCERS, **decorated.REDUCERS}
 
 # Kinds from modules too costly to import here: their reducers join once the user has imported them
 # (before that, none of their objects can exist).
@@ -23,7 +40,24 @@ _ONCE_IMPORTED = {"dataclasses": sentinels.reducers, "typing": typevars.typing_r
 
 def _add_reducers_of_imported_modules():
     for name in [name for name in _ONCE_IMPORTED if name in sys.modules]:
-        _REDUCERS.update(_ONCE_IMPORTED.pop(name)())
+        _REDUCERS.update({**_ONCE_IMPORTED.pop(name)(), **taking_pickler(REGISTERED)})
+
+
+def _reducer_override_for(reducers):
+    """A ``reducer_override`` that consults ``reducers`` (type -> ``reduce(pickler, obj)``)."""
+    find = reducers.get  # bound once: the lookup below runs per object
+
+    def reducer_override(self, obj):
+        reduce = find(type(obj))
+        if reduce is not None:
+            return reduce(self, obj)
+        if isinstance(obj, type):
+            return reduce_class(self, obj)
+        if isinstance(obj, BaseException):
+            return reduce_exception(self, obj)
+        return NotImplemented
+
+    return reducer_override
 
 
 class Pickler(pickle.Pickler):
@@ -34,29 +68,29 @@ class Pickler(pickle.Pickler):
     """
 
     def __init__(self, file, protocol=None, buffer_callback=None):
-        super().__init__(file, DEFAULT_PROTOCOL if protocol is None else protocol,
-                         buffer_callback=buffer_callback)
+        super().__init__(file, _protocol(protocol), buffer_callback=buffer_callback)
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
-        # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell.
+        # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell, each
+        # code file name as it travels (see sources), what travels for each by-value module (see
+        # modules), the type parameters of the type statements already pickled (see typevars).
         self.globals_bases = {}
         self.empty_cells = {}
+        self.source_files = {}
+        self.module_subsets = {}
+        self.alias_params = {}
 
-    def reducer_override(self, obj):
-        reduce = _REDUCERS.get(type(obj))
-        if reduce is not None:
-            return reduce(self, obj)
-        if isinstance(obj, type):
-            return reduce_class(self, obj)
-        return NotImplemented
+    reducer_override = _reducer_override_for(_REDUCERS)
 
     def dump(self, obj):
         try:
             return super().dump(obj)
         except RecursionError as e:
             raise pickle.PicklingError(
-                f"cannot pickle {type(obj).__name__!r} object: it is nested too deeply for the "
-                f"recursion limit ({e})") from e
+                f"Could not pickle object as excessively deep recursion required. The "
+                f"{type(obj).__name__!r} object holds objects nested deeper than the "
+                f"interpreter's recursion limit allows: flatten the structure, or raise the "
+                f"limit with sys.setrecursionlimit where it applies") from e
         except Exception as e:
             located = locate.annotate(self, obj, e)
             if located is None:
@@ -67,20 +101,65 @@ class Pickler(pickle.Pickler):
 CloudPickler = Pickler
 
 
-def dump(obj, file, protocol=None, buffer_callback=None):
-    """Pickle ``obj`` to the binary ``file``, by value where needed."""
-    Pickler(file, protocol, buffer_callback=buffer_callback).dump(obj)
+def dump(obj, file, protocol=None, buffer_callback=None, *, reducers=None):
+    """Pickle ``obj`` to the binary ``file``, by value where needed.
+
+    ``reducers`` ({type: reduce_function}, as for ``register``) apply to this call only.
+    """
+    if reducers is not None:
+        reducers = checked_reducers(reducers)
+    _pickler(file, _protocol(protocol), buffer_callback, reducers).dump(obj)
 
 
-def dumps(obj, protocol=None, buffer_callback=None):
-    """Return the pickle of ``obj`` as bytes, by value where needed."""
-    protocol = DEFAULT_PROTOCOL if protocol is None else protocol
+def dumps(obj, protocol=None, buffer_callback=None, *, reducers=None):
+    """Return the pickle of ``obj`` as bytes, by value where needed.
+
+    ``reducers`` ({type: reduce_function}, as for ``register``) apply to this call only.
+    """
+    if protocol is None:
+        protocol = DEFAULT_PROTOCOL
+    elif isinstance(protocol, dict):
+        _protocol(protocol)  # refuses it
+    if reducers is not None:
+        reducers = checked_reducers(reducers)
     if buffer_callback is None:  # a callback's side effects could not be taken back
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
-        data = plain.dumps(obj, protocol, _REDUCERS)
+        data = plain.dumps(obj, protocol, _REDUCERS, reducers)
         if data is not None:
             return data
     with io.BytesIO() as file:
-        Pickler(file, protocol, buffer_callback=buffer_callback).dump(obj)
+        _pickler(file, protocol, buffer_callback, reducers).dump(obj)
         return file.getvalue()
+
+
+def _protocol(protocol):
+    if protocol is None:
+        return DEFAULT_PROTOCOL
+    if isinstance(protocol, dict):  # loky's order, dumps(obj, reducers)
+        raise TypeError("protocol must be an int, not a dict: pass reducers as reducers=")
+    return protocol
+
+
+def _pickler(file, protocol, buffer_callback, reducers):
+    """A Pickler for one call, where ``reducers`` (checked) win over every other for their type."""
+    pickler = Pickler(file, protocol, buffer_callback=buffer_callback)
+    if reducers:  # the C pickler looks reducer_override up on the instance when it dumps
+        table = {**_REDUCERS, **taking_pickler(reducers)}
+        pickler.reducer_override = types.MethodType(_reducer_override_for(table), pickler)
+    return pickler
+
+
+def register(type_, reduce_function):
+    """Pickle objects of exactly ``type_`` with ``reduce_function(obj)``, which returns what
+    ``__reduce__`` would (a string, or a tuple ``(callable, args, ...)``).
+
+    Process-wide, like ``copyreg.pickle``, but for this package's pickler only; it wins over the
+    reducer this package has for ``type_``, if any. A later call for the same type replaces it.
+    It is asked for every such object, those in what it returns too: one for ``type`` gets every
+    class, and must not return a class as its callable.
+    """
+    check_reducer(type_, reduce_function, "register()")
+    REGISTERED[type_] = reduce_function
+    _REDUCERS.update(taking_pickler({type_: reduce_function}))
+    plain.forget_tables()

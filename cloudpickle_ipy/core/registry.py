@@ -21,10 +21,11 @@ def register_pickle_by_value(module):
 
 def unregister_pickle_by_value(module):
     """Undo :func:`register_pickle_by_value`."""
-    name = _imported_module_name(module, "unregister_pickle_by_value")
+    _check_module(module, "unregister_pickle_by_value")
+    name = module.__name__
     if name not in _BY_VALUE:
-        raise ValueError(f"unregister_pickle_by_value: module {name!r} is not registered "
-                         f"(registered: {sorted(_BY_VALUE) or 'none'})")
+        raise ValueError(f"{module} is not registered for pickle by value (registered: "
+                         f"{', '.join(sorted(_BY_VALUE)) or 'none'})")
     _BY_VALUE.remove(name)
 
 
@@ -34,14 +35,19 @@ def list_registry_pickle_by_value():
 
 
 def _imported_module_name(module, caller):
-    if not isinstance(module, types.ModuleType):
-        raise ValueError(f"{caller} expects a module object, got {type(module).__name__} "
-                         f"{module!r}; import it first, e.g. {caller}(importlib.import_module(name))")
+    _check_module(module, caller)
     name = module.__name__
     if sys.modules.get(name) is not module:
-        raise ValueError(f"{caller}: module {name!r} is not imported (not in sys.modules under "
-                         f"that name); import it before registering it")
+        raise ValueError(f"{module} was not imported correctly, have you used an `import` "
+                         f"statement to access it? ({caller} needs it in sys.modules as {name!r})")
     return name
+
+
+def _check_module(module, caller):
+    if not isinstance(module, types.ModuleType):
+        raise ValueError(f"Input should be a module object, got {module} instead ({caller} was "
+                         f"given a {type(module).__name__}; pass the module itself, e.g. "
+                         f"{caller}(importlib.import_module(name)))")
 
 
 def is_registered_by_value(module_name):

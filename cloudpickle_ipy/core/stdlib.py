@@ -96,18 +96,19 @@ def reduce_file(pickler, file):
             return getattr, (sys, stream)
     if file is sys.stdin or file is sys.__stdin__:
         raise pickle.PicklingError(
-            "cannot pickle sys.stdin: standard input belongs to this process, and reading it to "
-            "ship its content would consume it")
+            "Cannot pickle standard input: it belongs to this process, and reading it to ship its "
+            "content would consume it")
     name = getattr(file, "name", None)
     what = f"file {name!r}" if name is not None else f"{type(file).__name__} object"
     if file.closed:
-        raise pickle.PicklingError(f"cannot pickle {what}: it is closed, so its content cannot "
-                                   f"be read")
+        raise pickle.PicklingError(f"Cannot pickle closed files: {what} is closed, so its "
+                                   f"content cannot be read")
     if not file.readable():
-        raise pickle.PicklingError(f"cannot pickle {what}: only files open for reading can be "
-                                   f"pickled (they travel by their content)")
+        mode = getattr(file, "mode", "?")
+        raise pickle.PicklingError(f"Cannot pickle files that are not opened for reading: {mode} "
+                                   f"({what}; files travel by their content)")
     if not file.seekable():
-        raise pickle.PicklingError(f"cannot pickle {what}: it is not seekable, so its content "
+        raise pickle.PicklingError(f"Cannot pickle {what}: it is not seekable, so its content "
                                    f"cannot be read without consuming it")
     try:
         position = file.tell()
@@ -122,7 +123,7 @@ def reduce_file(pickler, file):
         finally:
             file.seek(position)
     except (OSError, ValueError) as e:
-        raise pickle.PicklingError(f"cannot pickle {what}: reading its content failed: {e}") from e
+        raise pickle.PicklingError(f"Cannot pickle file {name} as it cannot be read: {e}") from e
     return _rebuild_file, (content, offset, name)
 
 

@@ -1,8 +1,9 @@
 """``wrap_non_picklable_objects``: let plain ``pickle`` (multiprocessing, ProcessPoolExecutor) send
 lambdas, closures and interactive classes.
 
-A wrapped function or callable is a proxy whose ``__reduce__`` nests a payload made by this
-package's ``dumps``; plain ``pickle.loads`` rebuilds it, since the rebuild function is importable.
+Anything but a class is wrapped in a ``CloudpickledObjectWrapper`` (a ``CallableObjectWrapper``
+if it is callable): a proxy whose ``__reduce__`` nests a payload made by this package's ``dumps``;
+plain ``pickle.loads`` rebuilds it, since the rebuild function is importable.
 
 A wrapped class must still be a class (constructible, subclassable, ``isinstance``-able), so it is a
 subclass of the original made by a metaclass of ours. Plain pickle never asks a class for its
@@ -21,26 +22,41 @@ from .pickler import dumps
 _lock = threading.RLock()  # reentrant: __init_subclass__ may wrap classes too
 
 
-class _Wrapper:
-    """Stands in for an object that plain pickle cannot send; attribute access passes through."""
+class CloudpickledObjectWrapper:
+    """Stands in for ``obj`` so that plain pickle sends it through this package's ``dumps``.
+
+    Attribute access (get, set, delete) passes through to the wrapped object. Unpickled, it gives
+    the wrapper again if ``keep_wrapper`` (so it can be sent on), else the bare object.
+    """
 
     __slots__ = ("__wrapped__", "_keep_wrapper")
 
-    def __init__(self, obj, keep_wrapper):
-        self.__wrapped__ = obj
-        self._keep_wrapper = keep_wrapper
+    def __init__(self, obj, keep_wrapper=False):
+        object.__setattr__(self, "__wrapped__", obj)
+        object.__setattr__(self, "_keep_wrapper", keep_wrapper)
 
     def __reduce__(self):
         return _rebuild, (dumps(self.__wrapped__), self._keep_wrapper)
 
     def __getattr__(self, name):
+        if name in _OWN:  # unset, in an instance made without __init__: no endless recursion
+            raise AttributeError(name)
         return getattr(self.__wrapped__, name)
+
+    def __setattr__(self, name, value):
+        setattr(object.__getattribute__(self, "__wrapped__"), name, value)
+
+    def __delattr__(self, name):
+        delattr(object.__getattribute__(self, "__wrapped__"), name)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.__wrapped__!r})"
 
 
-class _CallableWrapper(_Wrapper):
+_OWN = frozenset(CloudpickledObjectWrapper.__slots__)
+
+
+class CallableObjectWrapper(CloudpickledObjectWrapper):
     """A wrapper that calls through, so a wrapped function still works as a task."""
 
     __slots__ = ()
@@ -118,7 +134,7 @@ def wrap_non_picklable_objects(obj, keep_wrapper=True):
     The receiving side gets the wrapped object again if ``keep_wrapper`` (so it can send it on),
     else the bare object. It needs this package importable, not the object's module.
     """
-    if isinstance(obj, _Wrapper):
+    if isinstance(obj, CloudpickledObjectWrapper):
         obj = obj.__wrapped__
     elif isinstance(obj, _WrappedClassType) and _wrapping(obj):
         obj = _wrapping(obj)[0]
@@ -126,7 +142,8 @@ def wrap_non_picklable_objects(obj, keep_wrapper=True):
         wrapped = _wrap_class(obj, keep_wrapper)
         if wrapped is not None:
             return wrapped
-    return (_CallableWrapper if callable(obj) else _Wrapper)(obj, keep_wrapper)
+    wrapper = CallableObjectWrapper if callable(obj) else CloudpickledObjectWrapper
+    return wrapper(obj, keep_wrapper)
 
 
 def _rebuild(payload, keep_wrapper):

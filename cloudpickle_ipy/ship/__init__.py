@@ -31,6 +31,11 @@ class KernelDied(ShipError):
     """The target kernel died or restarted; what it held is gone."""
 
 
+class ModuleChangedOnDisk(ShipError):
+    """A module pickled by value changed on disk since it was imported and was not reloaded: the
+    target would run its file, this process runs the code in memory; nothing was sent."""
+
+
 class ShipTimeout(ShipError, TimeoutError):
     """No answer within the timeout; the message says what became of the request."""
 

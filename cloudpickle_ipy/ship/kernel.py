@@ -40,9 +40,9 @@ from . import (
     keys,
 )
 from .agent import NOT_INSTALLED, STOP_REPLY, STOP_REQUEST, TARGET_NAME
-from .modules import SourceTracker
 from .parts import PART, SPLIT_MIN, Assembly, cut
-from .relay import relay
+from .relay import as_text
+from .sources import SourceTracker
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
@@ -55,15 +55,18 @@ class KernelTarget:
     ``timeout`` (seconds, ``None``: no limit) bounds every call; a dead kernel is reported whatever
     the timeout. The channel is this target's alone (messages for others are dropped).
     ``settle``: seconds an interrupted request is given to end before it counts as stuck.
+    ``output``: where the IOPub output of our requests goes, called ``output(msg_type, content)``
+    as it arrives (:mod:`.relay`; by default its text, to ``sys.stdout`` and ``sys.stderr``).
     ``progress``, when set, is called as ``progress(direction, done, total)`` (``"push"`` or
-    ``"pull"``, bytes) each time a part of a large transfer arrives at the other side.
+    ``"pull"``, bytes) each time a part of a large transfer arrives at the other side, and with
+    ``done=0`` when a push starts.
     """
 
     settle = 10
     progress = None
 
-    def __init__(self, channel, *, timeout=None, name=None, startup_timeout=30):
-        self.channel = channel
+    def __init__(self, channel, *, timeout=None, name=None, startup_timeout=30, output=as_text):
+        self.channel, self.output = channel, output
         self.timeout, self.startup_timeout = timeout, startup_timeout
         self.name = name
         self.sources = SourceTracker()
@@ -218,6 +221,7 @@ class KernelTarget:
             split = sum(memoryview(f).nbytes for f in body) >= SPLIT_MIN
         waiting = []
         if split:
+            self._report("push", 0, sum(memoryview(f).nbytes for f in body))  # its start
             for data, buffers in cut(body, self.part_size):
                 waiting.append(self.channel.send("shell", "comm_msg", {
                     "comm_id": self._comm_id, "data": {"id": request_id, **data}},
@@ -460,7 +464,7 @@ class KernelTarget:
             if exchange is not None and exchange.on_comm is not None:
                 exchange.on_comm(msg)
         elif exchange is not None and parent == exchange.exec_id:
-            relay(kind, content)
+            self.output(kind, content)
         return False
 
 

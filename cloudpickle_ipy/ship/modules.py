@@ -1,84 +1,16 @@
-"""Module sources that travel with payloads, so that modules pickled by value import on the target.
+"""The target's side of module sources: serving the shipped sources of modules pickled by value to
+``import``.
 
 Pickling a module by value ships its functions and classes, but an ``import mylib`` *inside* a
-function body runs on the target and needs ``mylib`` importable there. The client side
-(:class:`SourceTracker`) collects the source files of the modules registered by value and sends
-each again only when it changed; the target side (:class:`ShippedModules`) serves them to
-``import`` through a finder placed first on ``sys.meta_path`` (the shipped source is what is being
-edited, so it wins over an installed copy), and forgets an imported module whose source changed so
-the next import runs the new code. Standard library only: the target side runs in the kernel.
+function body runs on the target and needs ``mylib`` importable there. The client sends the sources
+(:mod:`.sources`); :class:`ShippedModules` serves them through a finder placed first on
+``sys.meta_path`` (the shipped source is what is being edited, so it wins over an installed copy),
+and forgets an imported module whose source changed so the next import runs the new code. Standard
+library only: it runs in the kernel, possibly from shipped code (:mod:`.bootstrap`).
 """
-import hashlib
 import importlib.abc
 import importlib.util
-import os
 import sys
-
-
-class SourceTracker:
-    """The client's record of which module sources one target already has."""
-
-    def __init__(self):
-        self._sent = {}  # module name -> sha256 of the source last shipped to the target
-        self._pending = {}  # the same for what the last changed() found, until sent()
-        self.shipments = []  # the module names of every shipment, in order (what was re-sent)
-
-    def changed(self, registered):
-        """``{name: (filename, is_package, source)}`` for the modules of ``registered`` (names
-        registered by value, their submodules included) whose source the target lacks."""
-        out = {}
-        self._pending = {}
-        for name, (filename, is_package) in sorted(_source_files(registered).items()):
-            try:
-                with open(filename, "rb") as f:
-                    source = f.read()
-            except OSError:
-                continue
-            digest = hashlib.sha256(source).digest()
-            if self._sent.get(name) != digest:
-                out[name] = (filename, is_package, source)
-                self._pending[name] = digest
-        return out
-
-    def sent(self, modules):
-        """Record ``modules`` (from :meth:`changed`) as delivered."""
-        for name in modules:
-            self._sent[name] = self._pending.pop(name)
-        if modules:
-            self.shipments.append(sorted(modules))
-
-    def forget(self):
-        """The target lost what it had (a restart): ship everything again."""
-        self._sent.clear()
-
-
-def _source_files(registered):
-    """``{module name: (source file, is_package)}`` for ``registered`` and their submodules: the
-    imported ones, and every ``.py`` file under a registered package (a function may import a
-    submodule the client never imported)."""
-    files = {}
-    for name in registered:
-        for mod_name, module in list(sys.modules.items()):
-            if mod_name != name and not mod_name.startswith(name + "."):
-                continue
-            filename = getattr(module, "__file__", None)
-            if filename and filename.endswith(".py"):
-                files[mod_name] = (filename, hasattr(module, "__path__"))
-        package = sys.modules.get(name)
-        for root in getattr(package, "__path__", ()):
-            for directory, subdirs, names in os.walk(root):
-                subdirs[:] = [d for d in subdirs if d.isidentifier()]
-                relative = os.path.relpath(directory, root)
-                prefix = name if relative == "." else f"{name}.{relative.replace(os.sep, '.')}"
-                for file in names:
-                    stem, ext = os.path.splitext(file)
-                    if ext != ".py" or not stem.isidentifier():
-                        continue
-                    if stem == "__init__":
-                        files.setdefault(prefix, (os.path.join(directory, file), True))
-                    else:
-                        files.setdefault(f"{prefix}.{stem}", (os.path.join(directory, file), False))
-    return files
 
 
 class ShippedModules(importlib.abc.MetaPathFinder, importlib.abc.InspectLoader):

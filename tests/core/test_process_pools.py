@@ -174,7 +174,7 @@ SPAWN_SCRIPT = """
 
 def test_spawn_pool_runs_wrapped_lambdas_closures_and_classes():
     result = json.loads(run_script(SPAWN_SCRIPT))
-    wrapper = "cloudpickle_ipy.core.wrappers._CallableWrapper"
+    wrapper = "cloudpickle_ipy.core.wrappers.CallableObjectWrapper"
     assert result["worker_sees"] == [False, False, False]
     assert result["here"] == [8, "scale", "closure", "eur", 8, True]
     assert result["lambda"] == [8, wrapper, "<lambda>", "lambda"]
@@ -229,4 +229,4 @@ def test_class_that_refuses_subclasses_is_wrapped_as_a_callable():
     wrapped = wrap_non_picklable_objects(ns.Color)
     assert wrapped.RED is ns.Color.RED and wrapped(2) is ns.Color.BLUE
     check = "[obj(1).name, obj.BLUE.value, type(obj).__name__]"
-    assert load_fresh(pickle.dumps(wrapped), check) == ["RED", 2, "_CallableWrapper"]
+    assert load_fresh(pickle.dumps(wrapped), check) == ["RED", 2, "CallableObjectWrapper"]

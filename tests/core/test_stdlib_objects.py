@@ -221,7 +221,7 @@ def test_stdin_is_refused_with_the_reason():
         except pickle.PicklingError as e:
             print(e)
     """)
-    assert out.decode().startswith("cannot pickle sys.stdin: standard input")
+    assert out.decode().startswith("Cannot pickle standard input")
 
 
 @pytest.mark.parametrize("mode, options", [
@@ -252,7 +252,7 @@ def test_closed_and_write_only_files_are_refused_with_the_reason(tmp_path):
         pass
     with pytest.raises(pickle.PicklingError, match="closed"):
         cloudpickle_ipy.dumps(f)
-    with open(path, "a") as f, pytest.raises(pickle.PicklingError, match="open for reading"):
+    with open(path, "a") as f, pytest.raises(pickle.PicklingError, match="opened for reading"):
         cloudpickle_ipy.dumps(f)
 
 

@@ -5,6 +5,7 @@ their functions loaded in a fresh process where the module cannot be imported.
 The shell is process-wide: every test leaves the extension unloaded, autoreload off, and
 ``sys.modules``, ``sys.path``, the user namespace and the by-value registry as it found them.
 """
+import importlib.util
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from cloudpickle_ipy import core
 from cloudpickle_ipy.extension import state_of
 from cloudpickle_ipy.watcher import editable_source_folders
 from tests.fresh import FreshProcessError, load_fresh
+from tests.fs_calls import FileSystemCalls
 
 EXT = "cloudpickle_ipy"
 PICKLE = ("from cloudpickle_ipy.extension import state_of\n"
@@ -303,3 +305,93 @@ def test_editable_installs_unwatched_on_request(ip, capsys, tmp_path, monkeypatc
     assert cell(ip, capsys, "import edpkg2, local") == []
     assert cell(ip, capsys, "1") == [
         "cloudpickle_ipy: pickling local by value (edited in ./local.py)"]
+
+
+def many_modules(folder, count):
+    """``count`` modules ``m0``... in ``folder`` (put on sys.path)."""
+    for i in range(count):
+        write(folder / f"m{i}.py", f"def f():\n    return {i}\n")
+    sys.path.append(str(folder))
+    return [f"m{i}" for i in range(count)]
+
+
+def test_many_modules_registered_at_once_make_one_line(ip, capsys, tmp_path):
+    names = many_modules(tmp_path / "work" / "pkgs", 300)
+    ip.user_ns["names"] = names
+    assert cell(ip, capsys, "import importlib\nfor n in names: importlib.import_module(n)") == []
+    assert cell(ip, capsys, "1") == [
+        "cloudpickle_ipy: pickling 300 modules by value (edited in ./pkgs): m0, m1, m2, m3, m4, "
+        "... (see %pickle_by_value)"]
+    assert set(names) <= core.list_registry_pickle_by_value()
+    assert state_of(ip).reasons["m7"] == "edited in ./pkgs/m7.py"  # each keeps its own reason
+    write(tmp_path / "work" / "few.py", "X = 1\n")  # a few at once: a line each, as always
+    assert cell(ip, capsys, "import few") == []
+    assert cell(ip, capsys, "2") == ["cloudpickle_ipy: pickling few by value (edited in ./few.py)"]
+
+
+def test_a_check_with_nothing_changed_reads_and_stats_no_module_file(ip, capsys, tmp_path):
+    from cloudpickle_ipy import filechanges, ondisk, watcher
+
+    names = many_modules(tmp_path / "work" / "pkgs", 300)
+    ip.user_ns["names"] = names
+    cell(ip, capsys, "import importlib\nfor n in names: importlib.import_module(n)")
+    assert len(cell(ip, capsys, "1")) == 1
+    state = state_of(ip)
+    for _ in range(3):  # a few checks: the sweep of sys.modules goes on, the files stay untouched
+        with FileSystemCalls(watcher, ondisk, filechanges) as calls:
+            state.pre_run_cell()
+        assert (calls.stats, calls.opened, calls.listed) == (0, [], [])
+    write(tmp_path / "work" / "pkgs" / "m42.py", "def f():\n    return -42\n", later=2)
+    with FileSystemCalls(watcher, ondisk, filechanges) as calls:
+        lines = cell(ip, capsys, "3")
+    assert lines == [stale("m42")] and calls.stats <= 2 and calls.opened == []
+
+
+def test_many_modules_edited_at_once_make_one_stale_line(ip, capsys, tmp_path):
+    names = many_modules(tmp_path / "work" / "pkgs", 20)
+    ip.user_ns["names"] = names
+    cell(ip, capsys, "import importlib\nfor n in names: importlib.import_module(n)")
+    assert len(cell(ip, capsys, "1")) == 1
+    for i in range(12):  # a checkout of another branch, say
+        write(tmp_path / "work" / "pkgs" / f"m{i}.py", f"def f():\n    return {-i}\n", later=2)
+    lines = cell(ip, capsys, "2")
+    assert len(lines) == 1 and lines[0].startswith(
+        "cloudpickle_ipy: 12 modules changed on disk after they were imported (m"), lines
+    assert lines[0].endswith(": the old code in memory is what gets pickled; run %autoreload "
+                             "(after %load_ext autoreload) or importlib.reload() them")
+    assert cell(ip, capsys, "3") == []  # said once
+
+
+def test_a_module_swapped_in_place_in_sys_modules_is_seen(ip, capsys, tmp_path):
+    write(tmp_path / "elsewhere" / "swapped.py", "X = 'installed'\n")
+    sys.path.append(str(tmp_path / "elsewhere"))
+    cell(ip, capsys, "import swapped")
+    assert cell(ip, capsys, "1") == []  # not under a watched folder
+    write(tmp_path / "work" / "local_copy.py", "X = 'local'\n")
+    ip.user_ns["spec"] = importlib.util.spec_from_file_location(
+        "swapped", tmp_path / "work" / "local_copy.py")
+    cell(ip, capsys, """\
+        import importlib.util, sys
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["swapped"] = module   # replaced where it stands, not appended
+    """)
+    lines = []
+    for _ in range(len(sys.modules) // 32 + 2):  # the sweep covers sys.modules in these checks
+        lines += cell(ip, capsys, "2")
+    assert lines == ["cloudpickle_ipy: pickling swapped by value (edited in ./local_copy.py)"]
+
+
+def test_a_folder_moved_away_and_put_back_is_followed_again(ip, capsys, tmp_path):
+    folder = tmp_path / "work" / "pkgs"
+    write(folder / "moved.py", "def f():\n    return 1\n")
+    sys.path.append(str(folder))
+    cell(ip, capsys, "import moved")
+    assert cell(ip, capsys, "1") == [
+        "cloudpickle_ipy: pickling moved by value (edited in ./pkgs/moved.py)"]
+    folder.rename(tmp_path / "work" / "pkgs_before")  # a checkout of another branch, say
+    assert cell(ip, capsys, "2") == []  # gone: the code in memory is all there is
+    write(folder / "moved.py", "def f():\n    return 2\n", later=2)
+    assert cell(ip, capsys, "3") == [stale("moved")]
+    write(folder / "moved.py", "def f():\n    return 3\n", later=4)
+    assert cell(ip, capsys, "4") == [stale("moved")]

@@ -149,6 +149,8 @@ def test_module_edited_on_disk_between_shipments(ip, tmp_path, monkeypatch):
         run(ip, "import shipped_mod\n%pickle_by_value shipped_mod")
         assert ok(ship(ip, cell)[0]) == "old"
         (tmp_path / "shipped_mod.py").write_text("def value():\n    return 'new'\n")
+        assert ok(ship(ip, cell)[0]) == "old"  # not reloaded: what runs here runs there
+        run(ip, "import importlib; importlib.reload(shipped_mod)")
         assert ok(ship(ip, cell)[0]) == "new"
     finally:
         core.unregister_pickle_by_value(sys.modules["shipped_mod"])
