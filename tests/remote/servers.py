@@ -47,8 +47,9 @@ class Process:
     def __init__(self, argv, folder, env, ready_url, verify=True, timeout=90):
         self.folder = Path(folder)
         self.log = open(self.folder / "log", "wb")
-        self.proc = subprocess.Popen(argv, cwd=folder, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(argv, cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -67,8 +68,7 @@ class Process:
     def stop(self):
         """SIGTERM (the servers shut their kernels down), then SIGKILL to the whole group."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT if "jupyter" in " ".join(self.proc.args) else
-                                  signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

@@ -1,6 +1,7 @@
 """The magics on server URLs, in a real IPython shell: aliases with options, the listing and errors
-without the token, --push/--no-push/--pull/-o/--timeout, an edited module shipped again, and what
-%unload_ext shuts down (the kernel it started) and leaves up (a running kernel it was given)."""
+without the token, --push/--no-push/--pull/-o/--timeout, an edited (and reloaded) module shipped
+again, and what %unload_ext shuts down (the kernel it started) and leaves up (a running kernel it
+was given)."""
 import sys
 import time
 
@@ -69,6 +70,8 @@ def test_a_module_edited_between_two_ships_travels_again(ip, lab, tmp_path, monk
         assert ok(ship(ip, cell)[0]) == "old"
         assert len(lab.get("lab").sources.shipments) == sent  # unchanged: not sent again
         (tmp_path / "remote_edited.py").write_text("def value():\n    return 'new'\n")
+        assert ok(ship(ip, cell)[0]) == "old"  # not reloaded here: what runs here runs there
+        run(ip, "import importlib; importlib.reload(remote_edited)")
         assert ok(ship(ip, cell)[0]) == "new"
     finally:
         core.unregister_pickle_by_value(sys.modules["remote_edited"])
