@@ -5,7 +5,11 @@ Needs only ipykernel, :mod:`cloudpickle_ipy.core` and the standard-library parts
 How a request travels (and why):
 
 1. The client opens a comm with target ``cloudpickle_ipy`` once; the agent answers with a
-   ``hello`` message (its Python and package version, its pid). Replies travel on that comm.
+   ``hello`` message (its Python and package version, its pid). Replies travel on that comm. The
+   two agree the key that signs the comm's envelopes as it opens (:mod:`.keys`): the ``comm_open``
+   data carries the client's public value (``key``), the hello the agent's. ``"text": true`` in
+   that data says the client's way to the kernel mangles binary frames: buffers then travel as
+   base64 strings, the client's under ``b64`` in a message's content, the agent's in its data.
 2. Each request is an ``execute_request`` (``silent``, no history) whose code is
    ``serve(request_id, comm_id)``, so the work happens in a real execution: the kernel reports
    busy/idle for it, stdout, stderr and display output reach the client as the IOPub messages of
@@ -25,7 +29,7 @@ How a request travels (and why):
 
    The kernel handles one client's shell messages in order, so a split body is there when
    ``serve`` runs. Either way ``serve`` reassembles ``[header, signature, body...]`` and unseals it:
-   the signature (HMAC keyed with the connection key) covers the header and every byte of every
+   the signature (HMAC keyed with the comm's key) covers the header and every byte of every
    body frame, wherever each travelled, and the id in the executed code (signed by Jupyter) must
    equal the id in the envelope header (signed by us), so a payload cannot be moved under
    another request. Frames in an unexpected arrangement are refused like a malformed envelope.
@@ -55,6 +59,7 @@ when it cannot answer (no such comm, or a split payload whose body never arrived
    ``{"drop": id}`` (it saw the abort, or never sent the execute request), and when the comm closes.
 """
 import ast
+import base64
 import collections
 import os
 import signal
@@ -62,7 +67,7 @@ import threading
 import traceback
 
 from .. import __version__, core
-from . import envelope
+from . import envelope, keys
 from .modules import ShippedModules
 from .parts import PART, SPLIT_MIN, Assembly, cut
 
@@ -97,6 +102,8 @@ class Agent:
         self.shell = shell
         self.modules = ShippedModules()
         self.comms = {}  # comm id -> (comm, the largest part its client takes)
+        self.keys = {}  # comm id -> the key agreed with its client (signs its envelopes)
+        self.text = set()  # ids of the comms whose buffers travel as base64 text
         self.pending = {}  # request id -> (comm, Assembly) of split requests
         self.runs = 0
         # Guarded by _lock (stop() runs on the control thread): the request being served, the
@@ -106,17 +113,17 @@ class Agent:
         self.cancelled = set()
         self.finished = collections.deque(maxlen=64)
 
-    @property
-    def key(self):
-        return self.shell.kernel.session.key
-
     def open(self, comm, msg):
-        part = msg["content"]["data"].get("part_size")
+        data = msg["content"]["data"]
+        public, self.keys[comm.comm_id] = keys.answer(data.get("key"), comm.comm_id)
+        if data.get("text"):
+            self.text.add(comm.comm_id)
+        part = data.get("part_size")
         self.comms[comm.comm_id] = comm, part if isinstance(part, int) and part > 0 else PART
         comm.on_msg(lambda m: self._received(comm, m))
         comm.on_close(lambda m: self._closed(comm))
         comm.send({"hello": {"python": envelope.PYTHON, "version": __version__,
-                             "pid": os.getpid(), "format": envelope.FORMAT}})
+                             "pid": os.getpid(), "format": envelope.FORMAT, "key": public}})
 
     def _received(self, comm, msg):
         data = msg["content"]["data"]
@@ -125,13 +132,15 @@ class Agent:
             if "lengths" in data:
                 self.pending[request_id] = (comm, Assembly(data["lengths"]))
             assembly = self.pending[request_id][1]
-            assembly.add(data, msg.get("buffers") or [])
+            assembly.add(data, _buffers(msg))
             comm.send({"ack": request_id, "done": assembly.done, "total": assembly.total})
         elif isinstance(data.get("drop"), str):
             self.pending.pop(data["drop"], None)
 
     def _closed(self, comm):
         self.comms.pop(comm.comm_id, None)
+        self.keys.pop(comm.comm_id, None)
+        self.text.discard(comm.comm_id)
         self._drop_bodies(comm)
 
     def _drop_bodies(self, comm, keep=None):
@@ -159,7 +168,7 @@ class Agent:
         get_parent = getattr(self.shell.kernel, "get_parent", None)
         if get_parent is None:
             raise RuntimeError("this kernel cannot serve requests: ipykernel 6 or later is needed")
-        frames = list(get_parent().get("buffers") or [])
+        frames = _buffers(get_parent())
         split = self.pending.pop(request_id, None)
         if len(frames) == 2:
             if split is None or not split[1].complete:
@@ -196,8 +205,9 @@ class Agent:
 
     def _answer(self, comm, part, request_id):
         frames = self._frames(request_id)
+        key = self.keys[comm.comm_id]
         try:
-            reply = self._handle(request_id, frames)
+            reply = self._handle(key, request_id, frames)
         finally:
             del frames
         # No flush of stdout/stderr here (it costs a round trip to the IOPub thread, ~0.7 ms):
@@ -214,13 +224,21 @@ class Agent:
         split = sum(memoryview(frame).nbytes for frame in body) >= SPLIT_MIN
         if split:  # the body first, in parts; signed while they travel
             for piece, piece_buffers in cut(body, part):
-                comm.send({"id": request_id, **piece}, buffers=piece_buffers)
-        signature = envelope.sign(self.key, header, body)
-        comm.send({"id": request_id}, buffers=[header, signature, *([] if split else body)])
+                self._send(comm, {"id": request_id, **piece}, piece_buffers)
+        signature = envelope.sign(key, header, body)
+        self._send(comm, {"id": request_id}, [header, signature, *([] if split else body)])
 
-    def _handle(self, request_id, frames):
+    def _send(self, comm, data, buffers):
+        """Send ``data`` and ``buffers`` on ``comm``: as base64 strings in the data for a client
+        whose way to the kernel mangles binary frames."""
+        if comm.comm_id in self.text:
+            comm.send({**data, "b64": [base64.b64encode(b).decode() for b in buffers]})
+        else:
+            comm.send(data, buffers=buffers)
+
+    def _handle(self, key, request_id, frames):
         try:
-            sealed = envelope.unseal(self.key, frames, kind="request", request_id=request_id)
+            sealed = envelope.unseal(key, frames, kind="request", request_id=request_id)
         except envelope.EnvelopeError as exc:
             return {"ok": False, "refused": True, "error": {
                 "type": "EnvelopeError", "message": str(exc), "traceback": ""}}
@@ -274,6 +292,12 @@ class Agent:
         ns = shell.user_ns
         exec(compile(tree, filename, "exec"), ns, ns)
         return None if last is None else eval(compile(last, filename, "eval"), ns, ns)
+
+
+def _buffers(msg):
+    """A message's buffers: binary frames, or the base64 strings of a text-mode client."""
+    return list(msg.get("buffers")
+                or [bytearray(base64.b64decode(b)) for b in msg["content"].get("b64", ())])
 
 
 def _error(exc, context=None, own=__file__):

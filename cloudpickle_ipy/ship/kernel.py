@@ -37,6 +37,7 @@ from . import (
     ShipTimeout,
     bootstrap,
     envelope,
+    keys,
 )
 from .agent import NOT_INSTALLED, STOP_REPLY, STOP_REQUEST, TARGET_NAME
 from .parts import PART, SPLIT_MIN, Assembly, cut
@@ -70,6 +71,7 @@ class KernelTarget:
         self.name = name
         self.sources = SourceTracker()
         self.agent = None  # the agent's hello: python, version, pid, format
+        self.key = None  # signs this comm's envelopes: agreed with the agent as it starts (.keys)
         self.shipped = False  # whether the agent runs from code this client sent (bootstrap)
         self._incarnation = None  # the channel's incarnation() when the agent started
         self._comm_id = None
@@ -199,7 +201,7 @@ class KernelTarget:
             raise _in_user_terms(exc) from None
         request_id = uuid.uuid4().hex
         header, body = envelope.frame("request", request_id, data, buffers)
-        key = self.channel.key
+        key = self.key
         return modules, self._send(request_id, header, body,
                                    lambda: envelope.sign(key, header, body), deadline)
 
@@ -263,7 +265,7 @@ class KernelTarget:
                 raise _AgentGone("the kernel lost the agent (it restarted): nothing ran")
             raise _execute_error(executed, "the agent sent no reply")
         try:
-            sealed = envelope.unseal(self.channel.key, replies[0], kind="reply",
+            sealed = envelope.unseal(self.key, replies[0], kind="reply",
                                      request_id=request_id)
         except envelope.EnvelopeError as exc:
             raise PayloadRefused(f"refused the target's reply: {exc}") from None
@@ -285,6 +287,7 @@ class KernelTarget:
                 f"Python minor versions; start the target kernel on Python {envelope.PYTHON}")
         shipped = bootstrap.needs_shipping(report)
         comm_id = uuid.uuid4().hex
+        private, public = keys.offer()
         hello = []
 
         def on_comm(msg):
@@ -298,7 +301,8 @@ class KernelTarget:
         try:
             executed = self._execute(code, [], on_comm, deadline, then=(
                 "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME,
-                              "data": {"part_size": self.part_size}})).executed
+                              "data": {"part_size": self.part_size, "key": public,
+                                       "text": not self.channel.binary}})).executed
         except BaseException:
             self._comm_id = None
             raise
@@ -306,6 +310,11 @@ class KernelTarget:
             self._comm_id = None
             raise _execute_error(executed, "the agent did not answer",
                                  "could not start the agent on the target")
+        try:
+            self.key = keys.finish(private, public, hello[0].get("key"), comm_id)
+        except keys.BadPublicValue as exc:
+            self._comm_id = None
+            raise PayloadRefused(f"could not agree a key with the agent: {exc}") from None
         self.agent, self.shipped = hello[0], shipped
         self._incarnation = self.channel.incarnation()
         self.sources.forget()
@@ -444,7 +453,7 @@ class KernelTarget:
             return False
         if kind == "status":
             state = content["execution_state"]
-            if state == "starting":
+            if state in ("starting", "restarting"):  # a server says "restarting" for its kernel
                 return True
             if state == "idle":
                 if parent == self._stuck:
