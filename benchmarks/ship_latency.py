@@ -32,6 +32,7 @@ import argparse
 import gc
 import json
 import os
+import pickle
 import secrets
 import shutil
 import socket
@@ -48,6 +49,7 @@ OURS = "cloudpickle_ipy"
 WS = "cloudpickle_ipy ws"  # ours, over a Jupyter Server's websocket
 PEER = "ipyparallel"
 JKC = "jupyter-kernel-client"
+RAW = "raw pyzmq (the limit)"
 GOAL_MEDIAN_MS = 20.0
 GOAL_MB_S = 500.0
 GOAL_WS_RATIO = 1.5  # websocket round trip at most this many times ZeroMQ's
@@ -199,6 +201,75 @@ class IPyParallel:
             self.cluster.stop_cluster_sync()
 
 
+# The other process of the raw pyzmq limit: it keeps the array it receives and sends it back on
+# request (the same copies ZeroMQ makes for us: none beyond its own).
+_RAW_PEER = """
+import sys, zmq
+socket = zmq.Context().socket(zmq.DEALER)
+socket.connect(sys.argv[1])
+socket.send(b"ready")
+kept = None
+while True:
+    frames = socket.recv_multipart(copy=False)
+    what = frames[0].bytes
+    if what == b"push":
+        kept = frames[1]
+        socket.send(memoryview(kept.buffer).nbytes.to_bytes(8, "little"))
+    elif what == b"pull":
+        socket.send(kept, copy=False)
+    elif what == b"check":
+        import numpy
+        last = numpy.frombuffer(kept.buffer, dtype=numpy.float64)[-1]
+        socket.send_pyobj((memoryview(kept.buffer).nbytes, float(last)))
+    else:
+        break
+"""
+
+
+class RawZmq:
+    """The limit: the same bytes between two processes with raw pyzmq over IPC (a push is one
+    message and a short answer; a pull, a short request and one message), no framing, no
+    signature, no pickle."""
+    name = RAW
+    ops = ()
+
+    def __init__(self):
+        import numpy
+        import zmq
+
+        self.numpy, self.zmq = numpy, zmq
+        self.folder = tempfile.mkdtemp(prefix="ship-bench-raw-")
+        address = f"ipc://{self.folder}/socket"
+        self.socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self.socket.bind(address)
+        self.proc = subprocess.Popen([sys.executable, "-c", _RAW_PEER, address])
+        self.peer = self.socket.recv_multipart()[0]  # its "ready": who it is
+
+    def _send(self, *frames):
+        self.socket.send_multipart([self.peer, *frames], copy=False)
+
+    def push(self, array):
+        self._send(b"push", memoryview(array).cast("B"))
+        self.socket.recv_multipart()
+
+    def pull(self):
+        self._send(b"pull")
+        frame = self.socket.recv_multipart(copy=False)[1]
+        return self.numpy.frombuffer(frame.buffer, dtype=self.numpy.float64)
+
+    def check(self):
+        self._send(b"check")
+        return pickle.loads(self.socket.recv_multipart()[1])
+
+    def close(self):
+        try:
+            self._send(b"stop")
+        finally:
+            self.proc.wait(10)
+            self.socket.close(linger=0)
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def start(name, distribution, make):
     """(``make()``, None), or (None, why ``name`` is not measured)."""
     if _version(distribution) is None:
@@ -311,7 +382,7 @@ def print_report(header, latency, transfers, checks, nbytes, notes):
             ratio = latency[peer, peer_op]["median_ms"] / latency[ours, ours_op]["median_ms"]
             print(f"  latency  {ours} {ours_op} vs {peer} {peer_op}: {ratio:.2f}x")
     for kind, rows in transfers.items():
-        for first, second in ((OURS, PEER), (WS, OURS)):
+        for first, second in ((OURS, PEER), (WS, OURS), (OURS, RAW)):
             if first in rows and second in rows:
                 ratio = rows[first]["best_mb_s"] / rows[second]["best_mb_s"]
                 print(f"  {kind:<8} {first} vs {second}: {ratio:.2f}x")
@@ -390,6 +461,7 @@ def main(argv=None):
             peer, notes[PEER] = start(f"the {PEER} cluster", PEER, IPyParallel)
             if peer is not None:
                 systems.append(peer)
+        systems.append(RawZmq())
         print("measuring latency ...", file=sys.stderr, flush=True)
         latency = latency_rows(measure_latency(systems, args.runs, warmup))
         print("measuring push and pull throughput ...", file=sys.stderr, flush=True)

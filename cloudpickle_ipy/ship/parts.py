@@ -14,15 +14,24 @@ Standard library only: the agent uses it inside the kernel.
 # signature: see .agent); smaller ones in one message.
 SPLIT_MIN = 1 << 22
 # The largest part, whatever the channel allows: a part is acknowledged (progress) when it arrives.
-PART = 64 << 20
+PART_MAX = 64 << 20
 
 
 def cut(frames, size):
     """``[(data, buffers), ...]``: one message per part of at most ``size`` bytes (at least one
-    part, even for empty frames)."""
+    part, even for empty frames). A frame that fits in a part is never cut (it starts a part of its
+    own if the current one has no room left): the receiver keeps it as it comes, uncopied."""
     views = [memoryview(frame).cast("B") for frame in frames]
     parts, pieces, buffers, room = [], [], [], size
+
+    def close():
+        nonlocal pieces, buffers, room
+        parts.append(({"pieces": pieces}, buffers))
+        pieces, buffers, room = [], [], size
+
     for index, view in enumerate(views):
+        if pieces and room < len(view) <= size:
+            close()
         offset = 0
         while offset < len(view):
             length = min(room, len(view) - offset)
@@ -31,10 +40,9 @@ def cut(frames, size):
             offset += length
             room -= length
             if room == 0:
-                parts.append(({"pieces": pieces}, buffers))
-                pieces, buffers, room = [], [], size
+                close()
     if pieces or not parts:
-        parts.append(({"pieces": pieces}, buffers))
+        close()
     parts[0][0]["lengths"] = [len(view) for view in views]
     return parts
 

@@ -62,3 +62,15 @@ def test_a_large_push_and_pull_travel_in_acknowledged_parts(small_parts):
     assert np.array_equal(back, data[::-1])
     assert small_parts.run("import sys; len(sys.modules['cloudpickle_ipy.ship.agent']._agent"
                            ".pending)") == 0
+
+
+def test_a_frame_that_fits_in_a_part_is_never_cut():
+    frames = [b"p" * 10, b"a" * 64, b"b" * 30, b"c" * 200]
+    parts = cut(frames, 64)
+    whole = {index for data, _ in parts for index, offset, length in data["pieces"]
+             if offset == 0 and length == len(frames[index])}
+    assert whole == {0, 1, 2}  # 3 (200 bytes) cannot fit: it alone is cut
+    assembly = Assembly(parts[0][0]["lengths"])
+    for data, buffers in parts:
+        assembly.add(data, buffers)
+    assert [bytes(f) for f in assembly.frames()] == frames

@@ -10,6 +10,7 @@ import pytest
 
 import cloudpickle_ipy.core as core
 from cloudpickle_ipy.ship import PayloadRefused, envelope
+from cloudpickle_ipy.ship.agent import PART
 from cloudpickle_ipy.ship.parts import cut
 
 
@@ -93,8 +94,7 @@ def test_a_split_body_alone_is_not_loaded(kernel):
     # The body of a split request, whole and signed, but never served: nothing loads it.
     request_id, frames = request(kernel.key)
     for data, buffers in cut(frames, 1 << 20):
-        kernel.channel.send("shell", "comm_msg", {"comm_id": kernel._comm_id,
-                                                  "data": {"id": request_id, **data}},
+        kernel.channel.send("shell", PART, {"id": request_id, "comm": kernel._comm_id, **data},
                             buffers=buffers)
     assert not loaded(kernel)
 

@@ -526,9 +526,9 @@ def _decode(mode, raw):
         buffers = [bytearray(view[offsets[i]:offsets[i + 1]]) for i in range(1, count)]
     if "header" not in msg:
         return None
-    data = msg.get("content", {}).get("data")
-    if isinstance(data, dict) and isinstance(data.get("b64"), list):
-        buffers = [bytearray(base64.b64decode(b)) for b in data.pop("b64")]
+    content = msg.get("content") or {}
+    if isinstance(content.get("b64"), list):  # the agent's replies to a text-mode client
+        buffers = [bytearray(base64.b64decode(b)) for b in content.pop("b64")]
     return msg.get("channel"), _message(msg["header"], msg.get("parent_header") or {},
                                         msg.get("metadata") or {}, msg.get("content") or {},
                                         buffers)
