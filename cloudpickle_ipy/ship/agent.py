@@ -7,10 +7,11 @@ How a request travels (and why):
 1. The client opens a comm with target ``cloudpickle_ipy`` once; the agent answers with a
    ``hello`` message (its Python and package version, its pid). The two agree the key that signs
    the comm's envelopes as it opens (:mod:`.keys`): the ``comm_open`` data carries the client's
-   public value (``key``) and the largest message it takes (``part_size``), the hello the agent's
-   public value. ``"text": true`` in that data says the client's way to the kernel mangles binary
-   frames: buffers then travel as base64 strings under ``b64`` in a message's content.
-2. Each request is a shell message of our own, ``cloudpickle_ipy_request`` ``{"id", "comm"}``,
+   public value (``key``), the hello the agent's public value. ``"text": true`` in that data says
+   the client's way to the kernel mangles binary frames: buffers then travel as base64 strings
+   under ``b64`` in a message's content.
+2. Each request is a shell message of our own, ``cloudpickle_ipy_request`` ``{"id", "comm",
+   "part"}`` (``part``: the largest message its reply may be, ``None`` for no limit),
    handled by the agent as ipykernel handles its own requests (``apply_request`` in ipyparallel
    works the same way): the kernel reports busy/idle for it, what it prints and displays reaches
    the client as IOPub messages of that request, an interrupt stops it like any cell, and it waits
@@ -22,8 +23,8 @@ How a request travels (and why):
    - **whole** (small payloads): the request's buffers are the whole envelope ``[header,
      signature, pickle, buffer_1, ...]``;
    - **split** (large payloads): first the envelope's body ``[pickle, buffer_1, ...]`` in parts
-     (:mod:`.parts`: ``cloudpickle_ipy_part`` messages ``{"id", "comm", "pieces"...}``, each at
-     most the comm's part size, each acknowledged with a ``cloudpickle_ipy_ack`` reply ``{"id",
+     (:mod:`.parts`: ``cloudpickle_ipy_part`` messages ``{"id", "comm", "pieces"...}``, as large
+     as the client chose, each acknowledged with a ``cloudpickle_ipy_ack`` reply ``{"id",
      "done", "total"}``: the agent only assembles them), then the request, whose buffers are
      exactly ``[header, signature]``. The client sends the body *before* computing the
      signature, so that its hashing overlaps with the transfer.
@@ -70,7 +71,7 @@ import traceback
 from .. import __version__, core
 from . import envelope, keys
 from .modules import ShippedModules
-from .parts import PART_MAX, SPLIT_MIN, Assembly, cut
+from .parts import SPLIT_MIN, Assembly, cut
 
 TARGET_NAME = "cloudpickle_ipy"
 REQUEST, PART, DROP = "cloudpickle_ipy_request", "cloudpickle_ipy_part", "cloudpickle_ipy_drop"
@@ -100,7 +101,6 @@ class Agent:
         self.shell = shell
         self.session = shell.kernel.session
         self.modules = ShippedModules()
-        self.parts = {}  # comm id -> the largest message its client takes
         self.keys = {}  # comm id -> the key agreed with its client (signs its envelopes)
         self.text = set()  # ids of the comms whose buffers travel as base64 text
         self.pending = {}  # request id -> (comm id, Assembly) of split requests
@@ -118,14 +118,11 @@ class Agent:
         public, self.keys[comm_id] = keys.answer(data.get("key"), comm_id)
         if data.get("text"):
             self.text.add(comm_id)
-        part = data.get("part_size")
-        self.parts[comm_id] = part if isinstance(part, int) and part > 0 else PART_MAX
         comm.on_close(lambda m: self._closed(comm_id))
         comm.send({"hello": {"python": envelope.PYTHON, "version": __version__,
                              "pid": os.getpid(), "format": envelope.FORMAT, "key": public}})
 
     def _closed(self, comm_id):
-        self.parts.pop(comm_id, None)
         self.keys.pop(comm_id, None)
         self.text.discard(comm_id)
         self._drop_bodies(comm_id)
@@ -206,11 +203,12 @@ class Agent:
         if len(frames) == 2 and not (body is not None and body.complete):
             value = _refused("the body of this request did not arrive")
         else:
+            known = None
             if len(frames) == 2:
-                frames += body.frames()
+                frames, known = frames + body.frames(), body.digests()
             del body
             try:
-                value = self._handle(key, reply.request_id, frames)
+                value = self._handle(key, reply.request_id, frames, known)
             finally:
                 del frames
         buffers = []
@@ -223,14 +221,17 @@ class Agent:
         header, body = envelope.frame("reply", reply.request_id, data, buffers)
         split = sum(memoryview(frame).nbytes for frame in body) >= SPLIT_MIN
         if split:  # the body first, in parts; signed while they travel
-            for piece, piece_buffers in cut(body, self.parts[reply.comm_id]):
+            part = reply.msg["content"].get("part")
+            for piece, piece_buffers in cut(body, part if isinstance(part, int) and part > 0
+                                            else None):
                 reply.send(piece, piece_buffers)
         signature = envelope.sign(key, header, body)
         reply.send({}, [header, signature, *([] if split else body)])
 
-    def _handle(self, key, request_id, frames):
+    def _handle(self, key, request_id, frames, known=None):
         try:
-            sealed = envelope.unseal(key, frames, kind="request", request_id=request_id)
+            sealed = envelope.unseal(key, frames, kind="request", request_id=request_id,
+                                     known=known)
         except envelope.EnvelopeError as exc:
             return _refused(str(exc))
         try:

@@ -40,7 +40,7 @@ from . import (
     keys,
 )
 from .agent import ACK, DROP, PART, REPLY, REQUEST, STOP_REPLY, STOP_REQUEST, TARGET_NAME
-from .parts import PART_MAX, SPLIT_MIN, Assembly, cut
+from .parts import PROGRESS_PART, SPLIT_MIN, Assembly, cut
 from .relay import as_text
 from .sources import SourceTracker
 
@@ -50,6 +50,7 @@ _STOP_ANSWER = 5  # seconds for the agent to answer a stop request (its control 
 # Seconds a request's reply may trail its idle status (they travel on two sockets): after that,
 # no reply is coming (the kernel has no agent, and no handler for the request).
 _REPLY_AFTER_IDLE = 1.0
+_START_ATTEMPT = 10  # seconds an agent's start in a restarted kernel waits before trying again
 
 
 class KernelTarget:
@@ -103,8 +104,11 @@ class KernelTarget:
 
     @property
     def part_size(self):
-        """The largest message a transfer is cut into (:mod:`.parts`)."""
-        return min(self.channel.part_size or PART_MAX, PART_MAX)
+        """The largest message a transfer is cut into (:mod:`.parts`; ``None``: none): the
+        channel's limit, and :data:`.parts.PROGRESS_PART` while progress is shown."""
+        sizes = [size for size in (self.channel.part_size,
+                                   PROGRESS_PART if self.progress is not None else None) if size]
+        return min(sizes, default=None)
 
     def _report(self, direction, done, total):
         if self.progress is not None:
@@ -188,11 +192,7 @@ class KernelTarget:
                                           or self.channel.incarnation() is not self._incarnation):
             self._comm_id = self._stuck = None
         if self._comm_id is None:  # the kernel restarted: start the agent in the new one
-            try:
-                self.channel.wait_for_ready(self.startup_timeout)  # drains stale output
-            except RuntimeError as exc:
-                raise KernelDied(f"the kernel does not answer: {exc}") from None
-            self._start_agent(deadline)
+            self._restart_agent(deadline)
         if self._stuck is not None:
             self._wait_for_stuck(deadline)
         modules = self.sources.changed(core.list_registry_pickle_by_value())
@@ -248,17 +248,39 @@ class KernelTarget:
                 self._report("pull", reply_body[0].done, reply_body[0].total)
 
         exchange = _Exchange(self.channel.send("shell", REQUEST, {
-            "id": request_id, "comm": self._comm_id}, buffers=buffers), parts, on_reply=on_reply)
+            "id": request_id, "comm": self._comm_id, "part": self.part_size}, buffers=buffers),
+            parts, on_reply=on_reply)
         self._await(exchange, deadline, request_id)
         if exchange.executed is None or "lost" in exchange.executed["content"]:
             self._comm_id = None
             raise _AgentGone("the kernel lost the agent (it restarted): nothing ran")
-        frames = list(exchange.executed["buffers"]) + (reply_body[0].frames() if reply_body else [])
+        frames = list(exchange.executed["buffers"])
+        known = None
+        if reply_body:
+            frames, known = frames + reply_body[0].frames(), reply_body[0].digests()
         try:
-            sealed = envelope.unseal(self.key, frames, kind="reply", request_id=request_id)
+            sealed = envelope.unseal(self.key, frames, kind="reply", request_id=request_id,
+                                     known=known)
         except envelope.EnvelopeError as exc:
             raise PayloadRefused(f"refused the target's reply: {exc}") from None
         return _load_reply(sealed)
+
+    def _restart_agent(self, deadline, attempts=3):
+        """Start the agent in a kernel that restarted, once it answers. A restart notice that
+        arrives while the agent starts (a server sends its own, and may send it late), or a start
+        that gets no answer (a message sent while a server was still reconnecting to the new
+        kernel), makes it start again: only our agent's start was under way."""
+        for attempt in range(attempts):
+            try:
+                self.channel.wait_for_ready(self.startup_timeout)  # drains stale output
+            except RuntimeError as exc:
+                raise KernelDied(f"the kernel does not answer: {exc}") from None
+            last = attempt == attempts - 1
+            try:
+                return self._start_agent(deadline if last else deadline.within(_START_ATTEMPT))
+            except (KernelDied, ShipTimeout):
+                if last or deadline.left() <= 0:
+                    raise
 
     def _start_agent(self, deadline):
         """Check the kernel's Python and cloudpickle_ipy (shipping ours when it lacks it or has
@@ -285,7 +307,7 @@ class KernelTarget:
         try:
             executed = self._execute(code, on_comm, deadline, then=(
                 "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME,
-                              "data": {"part_size": self.part_size, "key": public,
+                              "data": {"key": public,
                                        "text": not self.channel.binary}}))
         except BaseException:
             self._comm_id = None
@@ -477,6 +499,11 @@ class Deadline:
     def left(self, most=_SLICE):
         """Seconds to wait next: at most ``most``, never past the deadline (0 or less: passed)."""
         return most if self.at is None else min(most, self.at - time.monotonic())
+
+    def within(self, seconds):
+        """This deadline, or ``seconds`` from now if that comes first."""
+        sooner = Deadline(seconds)
+        return sooner if self.at is None or sooner.at < self.at else self
 
     def timeout(self, what):
         return ShipTimeout(f"no answer from the kernel within {self.seconds:g} s{what}")
