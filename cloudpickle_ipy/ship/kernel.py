@@ -35,6 +35,7 @@ from . import (
     RemoteError,
     ShipError,
     ShipTimeout,
+    Target,
     bootstrap,
     envelope,
     keys,
@@ -53,7 +54,7 @@ _REPLY_AFTER_IDLE = 1.0
 _START_ATTEMPT = 10  # seconds an agent's start in a restarted kernel waits before trying again
 
 
-class KernelTarget:
+class KernelTarget(Target):
     """Push, pull, call and run on one Jupyter kernel, reached through ``channel``.
 
     ``timeout`` (seconds, ``None``: no limit) bounds every call; a dead kernel is reported whatever
@@ -88,12 +89,6 @@ class KernelTarget:
         python = self.agent["python"] if self.agent else "?"
         return f"<KernelTarget {self.name or ''} python={python} alive={self.alive}>"
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     @property
     def alive(self):
         return self.channel.alive
@@ -120,15 +115,6 @@ class KernelTarget:
         """Place names into the target's namespace: ``push(x=1)`` or ``push({"x": 1})``."""
         names = {**(mapping or {}), **names}
         self.request("push", {"names": names})
-
-    def pull(self, *names):
-        """The values of ``names`` on the target: one value for one name, else a tuple."""
-        values = self.request("pull", {"names": list(names)})
-        return values[0] if len(names) == 1 else tuple(values)
-
-    def call(self, fn, /, *args, **kwargs):
-        """``fn(*args, **kwargs)`` on the target; its return value comes back."""
-        return self.request("call", {"fn": fn, "args": args, "kwargs": kwargs})
 
     def run(self, code, *, timeout=None):
         """Run ``code`` on the target like a cell and return its last expression's value.
