@@ -23,5 +23,8 @@ def test_ship_benchmark_runs_and_prints_its_table():
             and line.split()[-1] == "ok"]
     assert push, done.stdout  # the push row, its array checked on the target
     assert "FAIL" not in done.stdout and "command: python" in done.stdout, done.stdout
+    goals = lines[lines.index("goals:") + 1:]
+    for kind in ("push", "pull"):  # met or not (a 1 MiB array says nothing), but always judged
+        assert any(f"{kind} median at least 70% of the raw limit's (" in g for g in goals), goals
     if importlib.util.find_spec("ipyparallel") is None:
         assert "ipyparallel: not measured: ipyparallel is not installed" in done.stdout, done.stdout

@@ -138,7 +138,8 @@ class Agent:
         content = msg["content"]
         request_id = content.get("id")
         if "lengths" in content:
-            self.pending[request_id] = (content.get("comm"), Assembly(content["lengths"]))
+            self.pending[request_id] = (content.get("comm"),
+                                        Assembly(content["lengths"], content.get("cover")))
         entry = self.pending.get(request_id)
         if entry is None:  # the start of this body was dropped: nothing to add it to
             return
@@ -200,6 +201,7 @@ class Agent:
     def _answer(self, reply, frames):
         body = self.pending.pop(reply.request_id, (None, None))[1]
         key = self.keys[reply.comm_id]
+        cover = envelope.ALL  # of the reply: what the request's covered, once it is verified
         if len(frames) == 2 and not (body is not None and body.complete):
             value = _refused("the body of this request did not arrive")
         else:
@@ -208,7 +210,7 @@ class Agent:
                 frames, known = frames + body.frames(), body.digests()
             del body
             try:
-                value = self._handle(key, reply.request_id, frames, known)
+                value, cover = self._handle(key, reply.request_id, frames, known)
             finally:
                 del frames
         buffers = []
@@ -218,22 +220,27 @@ class Agent:
             buffers = []
             data = core.dumps({"ok": False, "loaded": value.get("loaded", False), "error": _error(
                 exc, "the result could not be pickled on the target")}, protocol=5)
-        header, body = envelope.frame("reply", reply.request_id, data, buffers)
+        header, body = envelope.frame("reply", reply.request_id, data, buffers, cover=cover)
         split = sum(memoryview(frame).nbytes for frame in body) >= SPLIT_MIN
         if split:  # the body first, in parts; signed while they travel
             part = reply.msg["content"].get("part")
             for piece, piece_buffers in cut(body, part if isinstance(part, int) and part > 0
-                                            else None):
+                                            else None, cover):
                 reply.send(piece, piece_buffers)
-        signature = envelope.sign(key, header, body)
+        signature = envelope.sign(key, header, body, cover=cover)
         reply.send({}, [header, signature, *([] if split else body)])
 
     def _handle(self, key, request_id, frames, known=None):
+        """``(reply value, the cover of the request's signature)``."""
         try:
             sealed = envelope.unseal(key, frames, kind="request", request_id=request_id,
                                      known=known)
         except envelope.EnvelopeError as exc:
-            return _refused(str(exc))
+            return _refused(str(exc)), envelope.ALL
+        return self._serve(sealed), sealed.cover
+
+    def _serve(self, sealed):
+        """The reply value of a verified request: what its op returned, or the error it raised."""
         try:
             request = core.loads(sealed.pickle, buffers=sealed.buffers)
         except BaseException as exc:

@@ -5,15 +5,16 @@ as buffers carries its own signature. An envelope is a list of frames::
 
     [header, signature, pickle, buffer_1, ..., buffer_n]
 
-- ``header``: UTF-8 JSON ``{"format", "python", "kind", "id", "frames", "chunk"}``: the envelope
-  format version, the sender's Python ``major.minor``, what kind of message it is
+- ``header``: UTF-8 JSON ``{"format", "python", "kind", "id", "frames", "chunk", "cover"}``: the
+  envelope format version, the sender's Python ``major.minor``, what kind of message it is
   (``request``/``reply``), the request it belongs to, the length of every frame after the
-  signature, and the chunk size ``c`` of the signature's tree hash (below);
+  signature, the chunk size ``c`` of the signature's tree hash, and which frames' bytes it
+  covers (below);
 - ``signature``: the HMAC-SHA256 described below, keyed with the kernel's connection key;
 - ``pickle``: the pickle stream; each protocol-5 out-of-band buffer is its own frame, so a large
   array is neither copied into the pickle nor re-encoded.
 
-The signature (format 2) is a one-level tree hash, so that the bytes of a large frame can be hashed
+The signature (format 3) is a one-level tree hash, so that the bytes of a large frame can be hashed
 on several cores (``hashlib`` releases the GIL while it hashes) and none is copied. Write ``u64(n)``
 for ``n`` as 8 bytes big-endian, and ``F_1 .. F_m`` for the frames after the signature (the pickle
 first). Each frame ``F_i`` of length ``L_i`` is cut into ``k_i = ceil(L_i / c)`` chunks
@@ -32,6 +33,14 @@ change the digest sequence, bytes moved between frames change the lengths, and t
 size included) is in ``M`` as it is. ``c`` is a power of two from ``MIN_CHUNK`` to ``MAX_CHUNK``
 (so a forged header cannot make the receiver hash byte by byte); the sender picks it (``CHUNK``).
 
+The header's ``cover`` is ``"all"`` (as above) or ``"pickle"``: then only the pickle's chunk
+digests are in ``M``, and each out-of-band buffer adds its length alone. The sender chooses
+``"pickle"`` only on a *private* channel (:attr:`.channels.Channel.private`: a Unix socket or TCP
+on loopback), where nobody can change bytes in flight who could not also read the key: there,
+hashing a large array's bytes on both sides (as slow as sending them) protects against nothing.
+The pickle, which is code, the header and every length are always covered; a reply covers what its
+request covered. ``cover`` is in the signed header, so it cannot be changed on the way.
+
 :func:`unseal` checks everything before anything is unpickled and refuses with :class:`EnvelopeError`
 naming the reason. The frames need not travel together (:mod:`.agent` says how a request's do):
 whatever the route, the receiver reassembles ``[header, signature, body...]`` and unseals that.
@@ -44,9 +53,10 @@ import os
 import sys
 import threading
 
-FORMAT = 2
+FORMAT = 3
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 KINDS = ("request", "reply")
+ALL, PICKLE = COVERS = ("all", "pickle")  # what the signature covers: see the module docstring
 
 CHUNK = 1 << 22  # 4 MiB: what seal() uses
 MIN_CHUNK, MAX_CHUNK = 1 << 16, 1 << 30  # what unseal() accepts
@@ -78,31 +88,39 @@ class Envelope:
     def id(self):
         return self.header["id"]
 
+    @property
+    def cover(self):
+        return self.header["cover"]
 
-def seal(key, kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK):
+
+def seal(key, kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK, cover=ALL):
     """Frame ``pickle`` and its out-of-band ``buffers`` into a signed envelope (a list of frames).
 
     No frame is copied: the buffers go out as they are (``memoryview``, ``PickleBuffer.raw()``...).
     ``python`` is only for tests that need an envelope from another Python; ``chunk`` is the tree
-    hash's chunk size (a power of two from ``MIN_CHUNK`` to ``MAX_CHUNK``).
+    hash's chunk size (a power of two from ``MIN_CHUNK`` to ``MAX_CHUNK``); ``cover``: which frames'
+    bytes the signature covers (``ALL``, or ``PICKLE`` on a private channel only).
     """
-    header, frames = frame(kind, request_id, pickle, buffers, python=python, chunk=chunk)
-    return [header, sign(key, header, frames, chunk)] + frames
+    header, frames = frame(kind, request_id, pickle, buffers, python=python, chunk=chunk,
+                           cover=cover)
+    return [header, sign(key, header, frames, chunk, cover=cover)] + frames
 
 
-def frame(kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK):
+def frame(kind, request_id, pickle, buffers=(), python=PYTHON, chunk=CHUNK, cover=ALL):
     """``(header, body)``: an envelope not signed yet, ``body`` being ``[pickle, *buffers]`` as
-    flat views (nothing copied). ``[header, sign(key, header, body, chunk)] + body`` is what
-    :func:`seal` returns; apart, the body can be sent while its signature is computed."""
+    flat views (nothing copied). ``[header, sign(key, header, body, chunk, cover=cover)] + body``
+    is what :func:`seal` returns; apart, the body can be sent while its signature is computed."""
     if kind not in KINDS:
         raise ValueError(f"envelope kind must be one of {KINDS}, got {kind!r}")
     if not _valid_chunk(chunk):
         raise ValueError(f"chunk must be a power of two from {MIN_CHUNK} to {MAX_CHUNK}, "
                          f"got {chunk!r}")
+    if cover not in COVERS:
+        raise ValueError(f"cover must be one of {COVERS}, got {cover!r}")
     frames = [_flat(pickle)] + [_flat(b) for b in buffers]
     header = json.dumps({
         "format": FORMAT, "python": python, "kind": kind, "id": request_id,
-        "frames": [f.nbytes for f in frames], "chunk": chunk,
+        "frames": [f.nbytes for f in frames], "chunk": chunk, "cover": cover,
     }, separators=(",", ":")).encode()
     return header, frames
 
@@ -118,15 +136,17 @@ def _valid_chunk(chunk):
             and chunk & (chunk - 1) == 0)
 
 
-def sign(key, header, frames, chunk=CHUNK, known=None):
-    """The signature of ``header`` and ``frames``: HMAC-SHA256 over ``M`` (see the module).
+def sign(key, header, frames, chunk=CHUNK, known=None, cover=ALL):
+    """The signature of ``header`` and ``frames``: HMAC-SHA256 over ``M`` (see the module), the
+    bytes of every frame in it (``cover=ALL``) or of the pickle alone (``PICKLE``).
     ``known``: ``{frame index: its chunk digests}`` already computed (with ``CHUNK``)."""
     if not key:
         raise EnvelopeError("no key: the kernel connection is unsigned (empty key), so payloads "
                             "cannot be authenticated; refusing to seal or open them")
     views = [memoryview(frame).cast("B") for frame in frames]
+    signed = len(views) if cover == ALL else 1  # the frames whose bytes are in M
     known = known if known is not None and chunk == CHUNK else {}
-    todo = [view for i, view in enumerate(views) if i not in known]
+    todo = [view for i, view in enumerate(views[:signed]) if i not in known]
     hashed = iter(_digests([view[at:at + chunk] for view in todo
                             for at in range(0, view.nbytes, chunk)]))
     mac = hmac.new(key, digestmod=hashlib.sha256)
@@ -134,6 +154,8 @@ def sign(key, header, frames, chunk=CHUNK, known=None):
     mac.update(header)
     for i, view in enumerate(views):
         mac.update(view.nbytes.to_bytes(8, "big"))
+        if i >= signed:
+            continue
         if i in known:
             mac.update(b"".join(known[i]))
         else:
@@ -214,7 +236,10 @@ def unseal(key, frames, kind=None, request_id=None, known=None):
     if not _valid_chunk(chunk):
         raise EnvelopeError(f"malformed envelope: chunk size {chunk!r} is not a power of two "
                             f"from {MIN_CHUNK} to {MAX_CHUNK}")
-    if not hmac.compare_digest(signature, sign(key, header_frame, body, chunk, known)):
+    cover = header.get("cover")
+    if cover not in COVERS:
+        raise EnvelopeError(f"malformed envelope: cover {cover!r} is not one of {COVERS}")
+    if not hmac.compare_digest(signature, sign(key, header_frame, body, chunk, known, cover)):
         raise EnvelopeError("bad signature: the envelope was tampered with or signed with "
                             "another key")
     # Signed, so the header is ours: what remains are mismatches, not attacks.

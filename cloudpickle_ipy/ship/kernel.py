@@ -189,10 +189,12 @@ class KernelTarget(Target):
         except Exception as exc:
             raise _in_user_terms(exc) from None
         request_id = uuid.uuid4().hex
-        header, body = envelope.frame("request", request_id, data, buffers)
+        cover = envelope.PICKLE if self.channel.private else envelope.ALL
+        header, body = envelope.frame("request", request_id, data, buffers, cover=cover)
         key = self.key
         return modules, self._send(request_id, header, body,
-                                   lambda: envelope.sign(key, header, body), deadline)
+                                   lambda: envelope.sign(key, header, body, cover=cover),
+                                   deadline, cover=cover)
 
     def send_frames(self, request_id, frames, timeout=None, split=None):
         """The raw exchange: send envelope ``frames`` (``[header, signature, body...]``, as they
@@ -203,16 +205,16 @@ class KernelTarget(Target):
         return self._send(request_id, frames[0], frames[2:], lambda: frames[1],
                           Deadline(self.timeout if timeout is None else timeout), split)
 
-    def _send(self, request_id, header, body, signature, deadline, split=None):
+    def _send(self, request_id, header, body, signature, deadline, split=None, cover=envelope.ALL):
         """Send request ``request_id`` (its ``header``, its ``body`` frames, and ``signature()``,
-        called once the body is on its way when split) in the way :mod:`.agent` describes, and
-        return its loaded reply."""
+        called once the body is on its way when split, which has ``cover``) in the way
+        :mod:`.agent` describes, and return its loaded reply."""
         if split is None:
             split = sum(memoryview(f).nbytes for f in body) >= SPLIT_MIN
         parts = []
         if split:
             self._report("push", 0, sum(memoryview(f).nbytes for f in body))  # its start
-            for data, buffers in cut(body, self.part_size):
+            for data, buffers in cut(body, self.part_size, cover):
                 parts.append(self.channel.send("shell", PART, {
                     "id": request_id, "comm": self._comm_id, **data}, buffers=buffers))
         try:
@@ -229,7 +231,7 @@ class KernelTarget(Target):
                 self._report("push", content.get("done"), content.get("total"))
             elif "pieces" in content:
                 if "lengths" in content:
-                    reply_body.append(Assembly(content["lengths"]))
+                    reply_body.append(Assembly(content["lengths"], content.get("cover")))
                 reply_body[0].add(content, msg["buffers"])
                 self._report("pull", reply_body[0].done, reply_body[0].total)
 

@@ -3,16 +3,17 @@
 A large payload's body does not travel as one message: a websocket has a message size limit, and
 a transfer in parts can be acknowledged part by part, which is what a progress bar shows. Each
 part is one comm message whose data says where its buffers go, ``{"pieces": [[frame, offset,
-length], ...]}`` (the first part also gives ``"lengths"``, every frame's total), and whose buffers
-are those pieces, in order: slices of the sender's frames, never copies. The receiver writes each
-piece in place into a frame allocated once; a frame that arrives whole in one piece is kept as it
-came, uncopied. It also hashes each piece's envelope chunks as it arrives (:func:`.envelope.
-chunk_digests`), while the next part is still on its way, so that verifying the envelope at the
-end hashes nothing twice. Parts may only arrive in order (one client's messages do, on every
+length], ...]}`` (the first part also gives ``"lengths"``, every frame's total, and ``"cover"``,
+what the envelope's signature covers), and whose buffers are those pieces, in order: slices of the
+sender's frames, never copies. The receiver writes each piece in place into a frame allocated
+once; a frame that arrives whole in one piece is kept as it came, uncopied. It also hashes each
+piece's envelope chunks that the signature covers as it arrives (:func:`.envelope.chunk_digests`),
+while the next part is still on its way, so that verifying the envelope at the end hashes nothing
+twice. Parts may only arrive in order (one client's messages do, on every
 channel).
 Standard library only: the agent uses it inside the kernel.
 """
-from .envelope import CHUNK, chunk_digests
+from .envelope import ALL, CHUNK, COVERS, chunk_digests
 
 # Envelopes of at least this many bytes travel in parts (and a request's body ahead of its
 # signature: see .agent); smaller ones in one message.
@@ -22,9 +23,10 @@ SPLIT_MIN = 1 << 22
 PROGRESS_PART = 64 << 20
 
 
-def cut(frames, size=None):
+def cut(frames, size=None, cover=ALL):
     """``[(data, buffers), ...]``: one message per part of at most ``size`` bytes (``None``: no
-    limit; at least one part, even for empty frames). A frame that does not fit in the room left
+    limit; at least one part, even for empty frames) of an envelope body whose signature has
+    ``cover``. A frame that does not fit in the room left
     starts a new part: one that fits in a part is never cut (the receiver keeps it as it comes,
     uncopied), and one larger is cut at multiples of ``size`` (chunk boundaries, for hashing on
     arrival)."""
@@ -51,18 +53,22 @@ def cut(frames, size=None):
                 close()
     if pieces or not parts:
         close()
-    parts[0][0]["lengths"] = [len(view) for view in views]
+    parts[0][0].update(lengths=[len(view) for view in views], cover=cover)
     return parts
 
 
 class Assembly:
-    """The frames of one transfer, as its parts arrive (:meth:`add`)."""
+    """The frames of one transfer, as its parts arrive (:meth:`add`); ``lengths`` and ``cover``
+    come with the first part."""
 
-    def __init__(self, lengths):
+    def __init__(self, lengths, cover=ALL):
         if not isinstance(lengths, list) or not all(isinstance(n, int) and n >= 0
                                                     for n in lengths):
             raise ValueError(f"malformed part: frame lengths {lengths!r}")
+        if cover not in COVERS:
+            raise ValueError(f"malformed part: cover {cover!r}")
         self.lengths = lengths
+        self.hashed = len(lengths) if cover == ALL else 1  # frames whose bytes are signed
         self.total = sum(lengths)
         self.done = 0
         self._frames = [None] * len(lengths)
@@ -92,8 +98,8 @@ class Assembly:
 
     def _hash(self, index, offset, view):
         """The digests of the envelope chunks that lie whole in this piece (a piece starting off a
-        chunk boundary leaves its frame to be hashed at the end)."""
-        if offset % CHUNK:
+        chunk boundary leaves its frame to be hashed at the end); none of an unsigned frame's."""
+        if offset % CHUNK or index >= self.hashed:
             return
         end = len(view) if offset + len(view) == self.lengths[index] else len(view) // CHUNK * CHUNK
         first = offset // CHUNK

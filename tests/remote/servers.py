@@ -159,10 +159,12 @@ def gateway_front(folder, gateway):
 
 class Relay:
     """A TCP relay on loopback to ``port``, in a thread of this process: :meth:`cut` closes every
-    connection through it (a network drop), ``refuse`` makes it turn new ones away."""
+    connection through it (a network drop), ``refuse`` makes it turn new ones away, and
+    :meth:`tamper` changes a byte on the way (someone on the path)."""
 
     def __init__(self, port):
         self.target, self.refuse = port, False
+        self._tamper_at = None  # flip a bit of the byte this far ahead in what the server sends
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._writers = set()
@@ -185,9 +187,16 @@ class Relay:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
         self._writers |= {writer, up_writer}
 
-        async def pipe(src, dst):
+        async def pipe(src, dst, downstream):
             try:
                 while data := await src.read(1 << 20):
+                    if downstream and self._tamper_at is not None:
+                        if self._tamper_at < len(data):
+                            data = bytearray(data)
+                            data[self._tamper_at] ^= 1
+                            self._tamper_at = None
+                        else:
+                            self._tamper_at -= len(data)
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -195,7 +204,11 @@ class Relay:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
+
+    def tamper(self, after):
+        """Flip one bit of what the server sends, ``after`` bytes from now (once)."""
+        self._tamper_at = after
 
     def cut(self):
         """Close every connection open through the relay, both ways."""

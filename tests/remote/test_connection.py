@@ -36,6 +36,24 @@ def test_a_websocket_dropped_mid_cell_is_opened_again_and_nothing_is_lost(server
         assert target.call(lambda: 7) == 7
 
 
+def test_a_byte_changed_on_the_way_from_a_server_is_refused(server, relay):
+    """A websocket is not a private channel: the envelope signs every byte of a pulled array, so
+    a bit flipped in its middle by someone on the path is refused, and the target stays usable."""
+    import numpy as np
+
+    from cloudpickle_ipy.ship import PayloadRefused
+
+    with cloudpickle_ipy.connect(f"http://127.0.0.1:{relay.port}{BASE}?token={server.token}",
+                                 timeout=60) as target:
+        assert not target.channel.private
+        target.run("import numpy as np; a = np.arange(2 << 20, dtype=np.float64)")  # 16 MiB
+        assert np.array_equal(target.pull("a"), np.arange(2 << 20, dtype=np.float64))
+        relay.tamper(10 << 20)  # in the array's bytes, in its second 8 MiB part
+        with pytest.raises(PayloadRefused, match="refused the target's reply: bad signature"):
+            target.pull("a")
+        assert target.call(lambda: 7) == 7
+
+
 def test_a_websocket_that_cannot_be_opened_again_is_one_line(server, relay):
     target = cloudpickle_ipy.connect(f"http://127.0.0.1:{relay.port}{BASE}?token={server.token}",
                                      timeout=60)

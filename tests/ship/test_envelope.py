@@ -82,7 +82,7 @@ def test_other_python_minor_version_is_refused_after_the_signature():
 def test_other_format_is_refused():
     header = json.loads(sealed()[0])
     header["format"] = envelope.FORMAT + 1
-    with pytest.raises(EnvelopeError, match="format 2"):
+    with pytest.raises(EnvelopeError, match=f"reads format {envelope.FORMAT} "):
         unseal(KEY, [json.dumps(header).encode(), *sealed()[1:]])
 
 
@@ -204,6 +204,40 @@ def test_the_signature_is_the_documented_construction():
         message += b"".join(hashlib.sha256(frame[at:at + c]).digest()
                             for at in range(0, len(frame), c))
     assert frames[1] == hmac.new(KEY, message, hashlib.sha256).digest()
+
+
+def test_a_pickle_cover_signs_the_pickle_header_and_lengths_but_not_buffer_bytes():
+    """What a private channel's envelopes cover: the documented construction with the buffers'
+    lengths alone; the pickle, the header and every length stay covered."""
+    import hashlib
+    import hmac
+    frames = sealed(buffers=[b"first buffer", b"second"], cover=envelope.PICKLE)
+    header = frames[0]
+    assert json.loads(header)["cover"] == "pickle"
+    message = len(header).to_bytes(8, "big") + header + (10).to_bytes(8, "big")
+    message += hashlib.sha256(b"the pickle").digest()
+    message += (12).to_bytes(8, "big") + (6).to_bytes(8, "big")
+    assert frames[1] == hmac.new(KEY, message, hashlib.sha256).digest()
+    assert [bytes(b) for b in unseal(KEY, frames).buffers] == [b"first buffer", b"second"]
+    for index, frame in ((2, b"the pickle"), (3, b"first buffer!")):  # a changed pickle, length
+        changed = list(frames)
+        changed[index] = frame.replace(b"p", b"P") if index == 2 else frame
+        with pytest.raises(EnvelopeError, match="bad signature|malformed"):
+            unseal(KEY, changed)
+
+
+def test_the_cover_cannot_be_changed_on_the_way():
+    for cover, other in (("all", "pickle"), ("pickle", "all")):
+        frames = sealed(cover=cover)
+        header = json.loads(frames[0])
+        header["cover"] = other
+        with pytest.raises(EnvelopeError, match="bad signature"):
+            unseal(KEY, [json.dumps(header).encode(), *frames[1:]])
+        header["cover"] = "nothing"
+        with pytest.raises(EnvelopeError, match="malformed envelope: cover 'nothing'"):
+            unseal(KEY, [json.dumps(header).encode(), *frames[1:]])
+    with pytest.raises(ValueError, match="cover must be one of"):
+        sealed(cover="nothing")
 
 
 def test_empty_frames_have_no_chunk():

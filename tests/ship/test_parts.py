@@ -98,3 +98,21 @@ def test_chunks_hashed_on_arrival_verify_the_envelope_and_still_catch_tampering(
         else:
             assert bytes(envelope.unseal(key, frames, "request", "r1", known=known).pickle) == \
                 b"pickle"
+
+
+def test_a_pickle_cover_hashes_only_the_pickle_on_arrival():
+    from cloudpickle_ipy.ship import envelope
+
+    key, data = b"k" * 32, np.arange(3 << 20, dtype=np.uint32)
+    sealed = envelope.seal(key, "reply", "r1", b"pickle", [data], cover=envelope.PICKLE)
+    parts = cut(sealed[2:], 1 << 22, envelope.PICKLE)
+    assert parts[0][0]["cover"] == "pickle"
+    assembly = Assembly(parts[0][0]["lengths"], parts[0][0]["cover"])
+    for part, buffers in parts:
+        assembly.add(part, buffers)
+    assert set(assembly.digests()) == {0}  # the array's 12 MiB were not hashed
+    opened = envelope.unseal(key, sealed[:2] + assembly.frames(), "reply", "r1",
+                             known=assembly.digests())
+    assert np.array_equal(np.frombuffer(opened.buffers[0], dtype=np.uint32), data)
+    with pytest.raises(ValueError, match="malformed part: cover"):
+        Assembly([1], "none")

@@ -45,15 +45,22 @@ def separate(runtime):
     """A kernel started on its own (as `jupyter kernel` would), writing its connection file in
     the runtime folder; killed at the end."""
     path = runtime / "kernel-shiptest-4f2a.json"
+    process = launch_kernel(path)
+    yield process, path
+    process.kill()
+    process.wait()
+
+
+def launch_kernel(path):
+    """A kernel process of its own (on TCP, Jupyter's default), once its connection file is
+    written to ``path``."""
     process = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", str(path)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not path.exists() or not path.read_text().strip():
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
-    yield process, path
-    process.kill()
-    process.wait()
+    return process
 
 
 def ship(ip, target, cell):
@@ -159,6 +166,42 @@ def test_local_kernels_listen_on_unix_sockets_removed_at_close():
         assert all(os.path.exists(s) for s in sockets)
         assert target.run("1 + 1") == 2
     assert not any(os.path.exists(s) for s in sockets)
+
+
+def test_only_unix_sockets_and_loopback_are_private_channels(tmp_path):
+    """Where envelopes may leave large buffers' bytes unsigned (see ship/envelope.py): a Unix
+    socket, TCP on loopback; never an address another machine could sit on the way to."""
+    import numpy as np
+    from jupyter_client import BlockingKernelClient
+
+    import cloudpickle_ipy
+    from cloudpickle_ipy.ship.channels.zeromq import ZmqChannel
+
+    with cloudpickle_ipy.connect("local", timeout=60) as target:
+        assert target.channel.private
+        array = np.arange(1 << 21, dtype=np.float64)  # 16 MiB: sent in parts, ahead of the rest
+        target.push(a=array)
+        assert np.array_equal(target.pull("a"), array)
+    path = tmp_path / "kernel-tcp.json"
+    process = launch_kernel(path)
+    try:
+        info = json.loads(path.read_text())
+        assert info["transport"] == "tcp" and info["ip"] == "127.0.0.1"
+        with cloudpickle_ipy.connect(str(path), timeout=60) as target:
+            assert target.channel.private
+            assert target.call(lambda: 7) == 7
+    finally:
+        process.kill()
+        process.wait()
+    for ip, private in (("localhost", True), ("::1", True), ("10.1.2.3", False),
+                        ("0.0.0.0", False), ("gpu-node-3", False)):
+        client = BlockingKernelClient()
+        client.load_connection_info({**info, "ip": ip})
+        channel = ZmqChannel(client)  # never started: nothing is sent to that address
+        try:
+            assert channel.private is private, ip
+        finally:
+            channel.close()
 
 
 def test_a_refused_connection_stops_the_channels_it_opened(tmp_path):

@@ -5,7 +5,8 @@ A channel sends messages on the kernel's ``shell`` and ``control`` channels and 
 arrives on ``shell``, ``iopub`` and ``control``, as jupyter_client's message dicts (``msg_type``,
 ``header``, ``parent_header``, ``content``, ``buffers``). It also knows what only the way of reaching
 the kernel can tell: whether the kernel lives, whether it was restarted under us, how to interrupt
-it, and whether message buffers can travel as binary frames.
+it, whether message buffers can travel as binary frames, and whether anyone could change them on
+the way.
 """
 
 
@@ -16,13 +17,16 @@ class Channel:
     was started for this channel and :meth:`close` shuts it down; ``part_size``: the largest
     message it carries (``None``: no limit of its own); ``binary``: buffers travel as binary
     frames (False: the way to the kernel mangles them, so they travel as base64 strings in the
-    content, see :mod:`..agent`).
+    content, see :mod:`..agent`); ``private``: nobody who cannot read the kernel's key can change
+    bytes on the way (a Unix socket, TCP on loopback), so envelopes need not sign the bytes of
+    large buffers (:mod:`..envelope`).
     """
 
     kernel = "?"
     owned = False
     binary = True
     part_size = None
+    private = False
 
     def send(self, channel, msg_type, content, buffers=None):
         """Send one message on ``channel`` (``"shell"`` or ``"control"``); return its msg_id."""

@@ -105,7 +105,10 @@ class Tunnel:
 
 
 class SshChannel(zeromq.ZmqChannel):
-    """A :class:`~.zeromq.ZmqChannel` whose kernel is reached through :class:`Tunnel`."""
+    """A :class:`~.zeromq.ZmqChannel` whose kernel is reached through :class:`Tunnel`: its ports
+    are on this machine's loopback, but the far end may leave the remote host, so not private."""
+
+    private = False
 
     def __init__(self, client, manager=None, *, tunnel, kernel="?"):
         super().__init__(client, manager, kernel=kernel)

@@ -5,6 +5,7 @@ A kernel whose connection key is empty (message signing off) is refused: anyone 
 ports could then run code in it, and change the messages that agree our envelopes' key.
 """
 import hmac
+import ipaddress
 import json
 import os
 import subprocess
@@ -68,6 +69,17 @@ class ZmqChannel(Channel):
         return {"header": header, "msg_id": header["msg_id"], "msg_type": header["msg_type"],
                 "parent_header": parent, "metadata": metadata, "content": content,
                 "buffers": [frame.buffer for frame in frames[5:]]}
+
+    @property
+    def private(self):
+        """A Unix socket (in the user's own runtime folder for ``local``) or TCP on loopback: only
+        root, or this user (who can read the key anyway), could change what travels there."""
+        if self.client.transport == "ipc":
+            return True
+        try:
+            return self.client.ip == "localhost" or ipaddress.ip_address(self.client.ip).is_loopback
+        except ValueError:  # a host name
+            return False
 
     @property
     def alive(self):
