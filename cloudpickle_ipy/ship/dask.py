@@ -42,6 +42,7 @@ gone says so; the next one runs on another). Pushed names travel with the next r
 worker it runs on. A scheduler or workers running in this very process (a LocalCluster of threads)
 leave its modules alone: they are the originals.
 """
+import asyncio
 import hashlib
 import sys
 import threading
@@ -52,7 +53,7 @@ import weakref
 from queue import Empty, SimpleQueue
 
 from dask.tokenize import normalize_object, normalize_token
-from distributed import Client, Future
+from distributed import Client
 
 from .. import __version__, core
 from ..core.registry import INTERACTIVE_MODULES, is_registered_by_value
@@ -254,7 +255,7 @@ class DaskTarget(Target):
         self.worker = None  # where requests run, chosen at the first one
         self._pending = []  # pushes (pickled) that travel with the next request
         self._cells = 0
-        self._events = SimpleQueue()  # output events and finished futures, for the waiting thread
+        self._events = SimpleQueue()  # output events and ended gathers, for the waiting thread
         self._topic = f"cloudpickle_ipy-{self.session}"
         self._closed = False
         client.subscribe_topic(self._topic, self._events.put)
@@ -414,32 +415,44 @@ class DaskTarget(Target):
         they printed has arrived. Ctrl-C or the timeout interrupts the request on the workers; a
         worker of ``workers`` that leaves ends the wait with :class:`KernelDied`."""
         timeout = self.timeout if timeout is None else timeout
-        for future in futures:
-            future.add_done_callback(self._events.put)
+        gathered = self._gather(futures)
         try:  # the loop runs in a frame of its own: see _relay_until
-            received = self._relay_until(request_id, futures, workers, timeout)
+            received = self._relay_until(request_id, gathered, futures, workers, timeout)
         except KeyboardInterrupt:
             self._stop(request_id, futures)
             raise KeyboardInterrupt("interrupted; the run on the worker was interrupted too") \
                 from None
-        replies = [self._reply(future) for future in futures]
+        try:
+            replies = [core.loads(reply) for reply in gathered.result()]
+        except Exception:  # a task failed or was cancelled: each future says which, in one line
+            replies = [self._reply(future) for future in futures]
         printed = sum(reply["printed"] for reply in replies)
         deadline = time.monotonic() + _OUTPUT_GRACE
         while received < printed and time.monotonic() < deadline:
             event = self._next_event(deadline)
-            if event is not None and not isinstance(event, Future):
+            if isinstance(event, tuple):
                 received += _relay(event, request_id)
         return replies
 
-    def _relay_until(self, request_id, futures, workers, timeout):
-        """Relay output until every one of ``futures`` is done; how many output events there were.
+    def _gather(self, futures):
+        """The futures' results, gathered on the client's event loop as soon as they are done (not
+        awaited here, then fetched: a hop between threads less per request); a concurrent future,
+        put on the events queue when it ends."""
+        gathered = asyncio.run_coroutine_threadsafe(
+            self.client.gather(futures, asynchronous=True), self.client.loop.asyncio_loop)
+        gathered.add_done_callback(self._events.put)
+        return gathered
+
+    def _relay_until(self, request_id, gathered, futures, workers, timeout):
+        """Relay output until ``gathered`` (``futures``' results) is done; how many output events
+        there were.
 
         (On CPython 3.11 and 3.12, a ``KeyboardInterrupt`` that arrives at the jump back of a loop
         that begins a ``try`` block escapes that block's handler: the caller catches it here.)
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        received, left, checked = 0, len(futures), time.monotonic()
-        while left:
+        received, checked = 0, time.monotonic()
+        while not gathered.done():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 self._stop(request_id, futures)
@@ -449,12 +462,8 @@ class DaskTarget(Target):
                 checked = now
                 self._check_workers(workers, request_id, futures)
             event = self._next_event(deadline)
-            if event is None:
-                pass
-            elif not isinstance(event, Future):
+            if isinstance(event, tuple):  # output (a finished request's future also wakes us)
                 received += _relay(event, request_id)
-            elif any(event is future for future in futures):
-                left -= 1
         return received
 
     def _next_event(self, deadline):
