@@ -35,6 +35,8 @@ class ShippedModules(importlib.abc.MetaPathFinder, importlib.abc.InspectLoader):
         changed = {name for name in self.sources.keys() | sources.keys()
                    if self.sources.get(name) != sources.get(name)}
         self.sources = sources
+        if not changed:  # most requests: no scan of sys.modules
+            return
         packages = {name.partition(".")[0] for name in changed}
         for name in [n for n in sys.modules if n.partition(".")[0] in packages
                      and (n in sources or n in changed)]:
