@@ -18,6 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import core
 from .ship import RemoteError, ShipError
 from .ship.cells import names_read
+from .ship.channels.websocket import shown
 from .watcher import shown_path
 
 
@@ -123,30 +124,40 @@ class ShipMagics(Magics):
 
     @magic_arguments()
     @argument("-r", "--remove", action="store_true", help="Remove the alias NAME.")
+    @argument("--kernel-name", metavar="SPEC",
+              help="With a server URL: the kernel spec of the kernel to start there.")
+    @argument("--ssh", metavar="USER@HOST",
+              help="With a connection file: the kernel runs on that host; reach it through SSH.")
     @argument("name", nargs="?", help="The alias to define (or remove).")
-    @argument("spec", nargs="?", help="What it names: local, local:NAME, a connection file, a "
-                                      "kernel id, a variable holding a KernelManager or a Dask "
-                                      "Client, or a Dask scheduler address tcp://HOST:PORT.")
+    @argument("spec", nargs="?", help="What it names: local, local:NAME, a server or kernel URL, "
+                                      "a connection file, a kernel id, a variable holding a "
+                                      "KernelManager or a Dask Client, or a Dask scheduler "
+                                      "address tcp://HOST:PORT.")
     @line_magic
     def cloudpickle_target(self, line):
         """Name a target, or list the targets in use.
 
         %cloudpickle_target gpu /path/to/kernel-1234.json    gpu names that kernel from now on
+        %cloudpickle_target lab https://host:8888/user/me/    a kernel started there (token: asked)
+        %cloudpickle_target gpu kernel-1234.json --ssh me@gpu-box    a kernel on gpu-box, via SSH
         %cloudpickle_target -r gpu                            forget the alias gpu
         %cloudpickle_target                                   name, kernel, Python, alive
 
         A target is, in this order: a Dask cluster (a variable holding a distributed.Client, or a
         scheduler address tcp://HOST:PORT or dask://HOST:PORT, for which a Client is made and
         kept for the session); an alias; local or local:NAME (a kernel started on this
-        interpreter for the session); a variable holding a KernelManager or KernelClient; a
+        interpreter for the session); a Jupyter Server, JupyterHub or kernel gateway URL (a
+        kernel started there for the session, of the spec --kernel-name picks), or a kernel's
+        URL (.../api/kernels/ID); a variable holding a KernelManager or KernelClient; a
         connection file, or a kernel id or file-name fragment in the Jupyter runtime folder.
-        A SPEC that names no kernel is refused when the alias is made. A Dask target is listed
-        with its number of workers.
+        A URL's token comes from the URL, else JUPYTER_TOKEN, else a password prompt; it is never
+        shown. A SPEC that names no kernel is refused when the alias is made. A Dask target is
+        listed with its number of workers.
         """
         args = parse_argstring(self.cloudpickle_target, line)
         targets = self.state.targets
         if args.remove:
-            if args.name is None or args.spec is not None:
+            if args.name is None or args.spec is not None or args.kernel_name or args.ssh:
                 raise UsageError("%cloudpickle_target -r: give the alias to remove, alone")
             with _usage("%cloudpickle_target -r"):
                 targets.unalias(args.name)
@@ -157,13 +168,14 @@ class ShipMagics(Magics):
             raise UsageError("%cloudpickle_target: give NAME and SPEC to define an alias, -r NAME "
                              "to remove one, or nothing to list the targets")
         with _usage("%cloudpickle_target"):
-            targets.alias(args.name, args.spec, self.shell.user_ns)
+            targets.alias(args.name, args.spec, self.shell.user_ns, kernel_name=args.kernel_name,
+                          ssh=args.ssh)
         return None
 
     @magic_arguments()
-    @argument("target", help="local, local:NAME, an alias, a connection file or kernel id, a "
-                             "variable holding a KernelManager, KernelClient or Dask Client, or "
-                             "a Dask scheduler address tcp://HOST:PORT.")
+    @argument("target", help="local, local:NAME, an alias, a server or kernel URL, a connection "
+                             "file or kernel id, a variable holding a KernelManager, KernelClient "
+                             "or Dask Client, or a Dask scheduler address tcp://HOST:PORT.")
     @argument("-o", "--output", metavar="NAME", help="Also store the result under NAME.")
     @argument("--push", metavar="A,B", default="", help="Push these names too.")
     @argument("--no-push", action="store_true",
@@ -215,7 +227,7 @@ class ShipMagics(Magics):
             value, pulled = target.cell(cell, push={name: ns[name] for name in names}, pull=pull,
                                         timeout=args.timeout, **options)
         except RemoteError as exc:
-            raise RemoteCellError(args.target, exc) from None
+            raise RemoteCellError(shown(args.target), exc) from None
         except ShipError as exc:
             raise UsageError(f"{magic}: {_first_line(exc)}") from None
         except (TypeError, pickle.PicklingError) as exc:

@@ -3,8 +3,8 @@
 Each interpreter found by ``pyenv_interpreters()`` (other than the one running this) gets a venv,
 ``.cache/venvs/py<ver>`` (see :mod:`tests.venvs`: made on first use, announced, reused), with
 ``.[core-test]`` installed in editable mode; then ``python -m pytest tests/core`` runs there and must
-pass. Python 3.9 gets ``.[test]`` and runs ``tests/extension`` as well: its newest IPython is 8.x
-(9.x elsewhere). The repository's pytest ``addopts`` (nbval options) are dropped there:
+pass. Python 3.9 gets ``.[extension-test]`` and runs ``tests/extension`` as well: its newest IPython
+is 8.x (9.x elsewhere). The repository's pytest ``addopts`` (nbval options) are dropped there:
 ``.[core-test]`` has no nbval. ``pytest tests/test_python_versions.py -k 3.12`` runs one version.
 """
 import hashlib
@@ -21,7 +21,7 @@ SUPPORTED = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 TIMEOUT = 15 * 60
 # What each version installs and tests, beyond the default (the core only, to keep CI fast).
-EXTRA = {"3.9": "test"}
+EXTRA = {"3.9": "extension-test"}
 TESTS = {"3.9": ["tests/core", "tests/extension"]}
 
 

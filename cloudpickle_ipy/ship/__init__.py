@@ -48,6 +48,27 @@ class Interrupted(KeyboardInterrupt):
         return [str(self)]
 
 
+class Target:
+    """The face every kind of target shows (a kernel, a Dask cluster): ``push``, ``pull``,
+    ``call``, ``run``, ``cell`` and ``close``, and a ``with`` block that closes it. A kind of
+    target implements ``request(op, args, timeout=None)`` and the rest of that face."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def pull(self, *names):
+        """The values of ``names`` on the target: one value for one name, else a tuple."""
+        values = self.request("pull", {"names": list(names)})
+        return values[0] if len(names) == 1 else tuple(values)
+
+    def call(self, fn, /, *args, **kwargs):
+        """``fn(*args, **kwargs)`` on the target; its return value comes back."""
+        return self.request("call", {"fn": fn, "args": args, "kwargs": kwargs})
+
+
 def connect(target="local", **options):
     """Connect to ``target`` and return a :class:`~.kernel.KernelTarget` (see :mod:`.targets`)."""
     from .targets import connect

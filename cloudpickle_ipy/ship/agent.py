@@ -5,56 +5,63 @@ Needs only ipykernel, :mod:`cloudpickle_ipy.core` and the standard-library parts
 How a request travels (and why):
 
 1. The client opens a comm with target ``cloudpickle_ipy`` once; the agent answers with a
-   ``hello`` message (its Python and package version, its pid). Replies travel on that comm.
-2. Each request is an ``execute_request`` (``silent``, no history) whose code is
-   ``serve(request_id, comm_id)``, so the work happens in a real execution: the kernel reports
-   busy/idle for it, stdout, stderr and display output reach the client as the IOPub messages of
-   that request, and an interrupt (SIGINT or ``interrupt_request``) stops it like any cell. The
-   envelope frames (:mod:`.envelope`) travel in one of two ways, chosen by the client:
+   ``hello`` message (its Python and package version, its pid). The two agree the key that signs
+   the comm's envelopes as it opens (:mod:`.keys`): the ``comm_open`` data carries the client's
+   public value (``key``), the hello the agent's public value. ``"text": true`` in that data says
+   the client's way to the kernel mangles binary frames: buffers then travel as base64 strings
+   under ``b64`` in a message's content.
+2. Each request is a shell message of our own, ``cloudpickle_ipy_request`` ``{"id", "comm",
+   "part"}`` (``part``: the largest message its reply may be, ``None`` for no limit),
+   handled by the agent as ipykernel handles its own requests (``apply_request`` in ipyparallel
+   works the same way): the kernel reports busy/idle for it, what it prints and displays reaches
+   the client as IOPub messages of that request, an interrupt stops it like any cell, and it waits
+   in the shell queue behind other clients' cells like one. It skips what an ``execute_request``
+   costs and we do not need (transforming and compiling the executed code, history, hooks, the
+   comm's IOPub detour for the reply): a round trip takes about half the time. The envelope
+   frames (:mod:`.envelope`) travel in one of two ways, chosen by the client:
 
-   - **whole** (small payloads; one shell message per request): the ``execute_request``'s own
-     buffers are the whole envelope ``[header, signature, pickle, buffer_1, ...]``; ``serve`` reads
-     them from the message being executed (``kernel.get_parent()["buffers"]``, ipykernel 6+);
+   - **whole** (small payloads): the request's buffers are the whole envelope ``[header,
+     signature, pickle, buffer_1, ...]``;
    - **split** (large payloads): first the envelope's body ``[pickle, buffer_1, ...]`` in parts
-     (:mod:`.parts`: ``comm_msg`` s on the comm whose data is ``{"id": request_id, "pieces"...}``,
-     each at most the part size the client gave when it opened the comm, each acknowledged with
-     ``{"ack": request_id, "done", "total"}``: the agent only assembles them under that id, no
-     work happens in a comm handler), then the ``execute_request`` whose buffers are exactly
-     ``[header, signature]``. The client sends the body *before* computing the signature, so that
-     its hashing overlaps with the transfer.
+     (:mod:`.parts`: ``cloudpickle_ipy_part`` messages ``{"id", "comm", "pieces"...}``, as large
+     as the client chose, each acknowledged with a ``cloudpickle_ipy_ack`` reply ``{"id",
+     "done", "total"}``: the agent only assembles them), then the request, whose buffers are
+     exactly ``[header, signature]``. The client sends the body *before* computing the
+     signature, so that its hashing overlaps with the transfer.
 
-   The kernel handles one client's shell messages in order, so a split body is there when
-   ``serve`` runs. Either way ``serve`` reassembles ``[header, signature, body...]`` and unseals it:
-   the signature (HMAC keyed with the connection key) covers the header and every byte of every
-   body frame, wherever each travelled, and the id in the executed code (signed by Jupyter) must
-   equal the id in the envelope header (signed by us), so a payload cannot be moved under
-   another request. Frames in an unexpected arrangement are refused like a malformed envelope.
-3. ``serve`` verifies the envelope (refusing unsigned, tampered, other key, other request, other
+   The kernel handles one client's shell messages in order, so a split body is there when its
+   request runs. Either way the agent reassembles ``[header, signature, body...]`` and unseals it:
+   the signature (HMAC keyed with the comm's key) covers the header and every byte of every body
+   frame, wherever each travelled, and the request id (in the message, signed by Jupyter) must
+   equal the id in the envelope header (signed by us), so a payload cannot be moved under another
+   request. Frames in an unexpected arrangement are refused like a malformed envelope.
+3. The agent verifies the envelope (refusing unsigned, tampered, other key, other request, other
    format or other Python payloads before anything is unpickled), installs the module sources it
-   carries, loads it with the core, acts, and sends the reply envelope over the comm *before* the
-   execution ends, as ``comm_msg`` s ``{"id": request_id}``: a large reply's body goes first in
-   parts, signed while they travel, then ``[header, signature]``; a small one whole. The client
-   then waits for that execution's idle status.
+   carries, loads it with the core, acts, and answers with ``cloudpickle_ipy_reply`` messages
+   ``{"id"}`` on the shell channel, straight back to the client: a large reply's body goes first
+   in parts, signed while they travel, then ``[header, signature]``; a small one whole. What the
+   request printed is flushed after it, before the idle status the client waits for. A request
+   that cannot be answered at all (its comm is gone) gets a reply ``{"id", "lost"}``.
 
-``serve`` never raises for a request's own failure: that travels back in the reply (with the
-formatted traceback), so the kernel does not abort the client's queued requests. It raises only
-when it cannot answer (no such comm, or a split payload whose body never arrived).
+A request's own failure travels back in the reply, with the formatted traceback.
 
 4. Stopping a request (Ctrl-C or a timeout on the client) must touch nothing that is not ours: the
    kernel may be shared, busy with another client's cell while ours waits in its queue. So the
    client does not interrupt the kernel; it sends a ``cloudpickle_ipy_stop_request`` ``{"id"}`` on
    the *control* channel, which ipykernel handles on its own thread at once, even while a cell
    runs. The agent answers ``cloudpickle_ipy_stop_reply`` with the request's ``state``:
-   ``"cancelled"`` (it has not started: it never will, ``serve`` drops it when its turn comes),
+   ``"cancelled"`` (it has not started: it never will, the agent drops it when its turn comes),
    ``"interrupted"`` (it is running: the agent raises ``KeyboardInterrupt`` in it, and only in it,
-   deciding and signalling under the lock that ``serve`` takes to start and end a request) or
+   deciding and signalling under the lock that it takes to start and end a request) or
    ``"finished"``.
 5. A split body never stays in the kernel's memory past its request: it goes when its request is
-   served or cancelled, when a later request of the same comm is served (its own execute request
-   was aborted, as ipykernel does to queued executions after an error), when the client says
-   ``{"drop": id}`` (it saw the abort, or never sent the execute request), and when the comm closes.
+   served or cancelled, when a later request of the same comm is served, when the client sends
+   ``cloudpickle_ipy_drop`` ``{"id"}`` (it never sent the request: interrupted while signing), and
+   when the comm closes.
 """
+
 import ast
+import base64
 import collections
 import os
 import signal
@@ -62,42 +69,41 @@ import threading
 import traceback
 
 from .. import __version__, core
-from . import envelope
+from . import envelope, keys
 from .modules import ShippedModules
-from .parts import PART, SPLIT_MIN, Assembly, cut
+from .parts import SPLIT_MIN, Assembly, cut
 
 TARGET_NAME = "cloudpickle_ipy"
+REQUEST, PART, DROP = "cloudpickle_ipy_request", "cloudpickle_ipy_part", "cloudpickle_ipy_drop"
+REPLY, ACK = "cloudpickle_ipy_reply", "cloudpickle_ipy_ack"
 STOP_REQUEST, STOP_REPLY = "cloudpickle_ipy_stop_request", "cloudpickle_ipy_stop_reply"
-NOT_INSTALLED = "the cloudpickle_ipy agent is not installed in this kernel"
 
 _agent = None
 
 
 def install(shell):
-    """Register the comm target on ``shell``'s kernel (once per kernel) and return the agent."""
+    """Register the comm target and our message handlers on ``shell``'s kernel (once per
+    kernel) and return the agent."""
     global _agent
     if _agent is None or _agent.shell is not shell:
         _agent = Agent(shell)
-    shell.kernel.comm_manager.register_target(TARGET_NAME, _agent.open)
-    shell.kernel.control_handlers[STOP_REQUEST] = _agent.stop
+    kernel = shell.kernel
+    kernel.comm_manager.register_target(TARGET_NAME, _agent.open)
+    kernel.shell_handlers.update({REQUEST: _agent.request, PART: _agent.part, DROP: _agent.drop})
+    kernel.control_handlers[STOP_REQUEST] = _agent.stop
     return _agent
 
 
-def serve(request_id, comm_id):
-    """Run request ``request_id`` and answer on comm ``comm_id`` (the code the client executes)."""
-    if _agent is None:
-        raise RuntimeError(NOT_INSTALLED)  # the kernel restarted: the client starts it again
-    _agent.serve(request_id, comm_id)
-
-
 class Agent:
-    """The kernel side of every comm opened with ``cloudpickle_ipy``."""
+    """The kernel side of every comm opened with ``cloudpickle_ipy``, and of their requests."""
 
     def __init__(self, shell):
         self.shell = shell
+        self.session = shell.kernel.session
         self.modules = ShippedModules()
-        self.comms = {}  # comm id -> (comm, the largest part its client takes)
-        self.pending = {}  # request id -> (comm, Assembly) of split requests
+        self.keys = {}  # comm id -> the key agreed with its client (signs its envelopes)
+        self.text = set()  # ids of the comms whose buffers travel as base64 text
+        self.pending = {}  # request id -> (comm id, Assembly) of split requests
         self.runs = 0
         # Guarded by _lock (stop() runs on the control thread): the request being served, the
         # ones stopped before they started, the last ones served.
@@ -106,37 +112,43 @@ class Agent:
         self.cancelled = set()
         self.finished = collections.deque(maxlen=64)
 
-    @property
-    def key(self):
-        return self.shell.kernel.session.key
-
     def open(self, comm, msg):
-        part = msg["content"]["data"].get("part_size")
-        self.comms[comm.comm_id] = comm, part if isinstance(part, int) and part > 0 else PART
-        comm.on_msg(lambda m: self._received(comm, m))
-        comm.on_close(lambda m: self._closed(comm))
-        comm.send({"hello": {"python": envelope.PYTHON, "version": __version__,
-                             "pid": os.getpid(), "format": envelope.FORMAT}})
-
-    def _received(self, comm, msg):
         data = msg["content"]["data"]
-        request_id = data.get("id")
-        if isinstance(request_id, str) and "pieces" in data:
-            if "lengths" in data:
-                self.pending[request_id] = (comm, Assembly(data["lengths"]))
-            assembly = self.pending[request_id][1]
-            assembly.add(data, msg.get("buffers") or [])
-            comm.send({"ack": request_id, "done": assembly.done, "total": assembly.total})
-        elif isinstance(data.get("drop"), str):
-            self.pending.pop(data["drop"], None)
+        comm_id = comm.comm_id
+        public, self.keys[comm_id] = keys.answer(data.get("key"), comm_id)
+        if data.get("text"):
+            self.text.add(comm_id)
+        comm.on_close(lambda m: self._closed(comm_id))
+        comm.send({"hello": {"python": envelope.PYTHON, "version": __version__,
+                             "pid": os.getpid(), "format": envelope.FORMAT, "key": public}})
 
-    def _closed(self, comm):
-        self.comms.pop(comm.comm_id, None)
-        self._drop_bodies(comm)
+    def _closed(self, comm_id):
+        self.keys.pop(comm_id, None)
+        self.text.discard(comm_id)
+        self._drop_bodies(comm_id)
 
-    def _drop_bodies(self, comm, keep=None):
-        for request_id in [r for r, (c, _) in self.pending.items() if c is comm and r != keep]:
+    def _drop_bodies(self, comm_id, keep=None):
+        for request_id in [r for r, (c, _) in self.pending.items() if c == comm_id and r != keep]:
             del self.pending[request_id]
+
+    # -- the shell handlers (ipykernel calls them with the socket and route to answer on) ------
+
+    def part(self, stream, idents, msg):
+        """One part of a split request's body: assemble it, acknowledge it."""
+        content = msg["content"]
+        request_id = content.get("id")
+        if "lengths" in content:
+            self.pending[request_id] = (content.get("comm"), Assembly(content["lengths"]))
+        entry = self.pending.get(request_id)
+        if entry is None:  # the start of this body was dropped: nothing to add it to
+            return
+        assembly = entry[1]
+        assembly.add(content, _buffers(msg))
+        self.session.send(stream, ACK, {"id": request_id, "done": assembly.done,
+                                        "total": assembly.total}, parent=msg, ident=idents)
+
+    def drop(self, stream, idents, msg):
+        self.pending.pop(msg["content"].get("id"), None)
 
     def stop(self, stream, idents, msg):
         """The control channel's ``cloudpickle_ipy_stop_request``: see the module docstring."""
@@ -153,25 +165,16 @@ class Agent:
         self.shell.kernel.session.send(stream, STOP_REPLY, {"id": request_id, "state": state},
                                        parent=msg, ident=idents)
 
-    def _frames(self, request_id):
-        """The envelope frames of ``request_id``: the executed message's buffers, completed by
-        the body sent ahead in a comm message when they are only ``[header, signature]``."""
-        get_parent = getattr(self.shell.kernel, "get_parent", None)
-        if get_parent is None:
-            raise RuntimeError("this kernel cannot serve requests: ipykernel 6 or later is needed")
-        frames = list(get_parent().get("buffers") or [])
-        split = self.pending.pop(request_id, None)
-        if len(frames) == 2:
-            if split is None or not split[1].complete:
-                raise RuntimeError(f"no payload arrived for request {request_id!r}")
-            frames += split[1].frames()
-        return frames
-
-    def serve(self, request_id, comm_id):
-        comm, part = self.comms.get(comm_id, (None, None))
-        if comm is None:
-            raise RuntimeError(f"no comm {comm_id!r} to answer on")
-        self._drop_bodies(comm, keep=request_id)  # of requests whose execution was aborted
+    def request(self, stream, idents, msg):
+        """A request: serve it unless it was cancelled, and answer on ``stream``."""
+        content = msg["content"]
+        request_id, comm_id = content.get("id"), content.get("comm")
+        reply = _Reply(self, stream, idents, msg, request_id, comm_id)
+        if comm_id not in self.keys:
+            self.pending.pop(request_id, None)
+            reply.send({"lost": f"no comm {comm_id!r} on this kernel (it restarted)"}, [])
+            return
+        self._drop_bodies(comm_id, keep=request_id)  # of requests that were never sent
         with self._lock:
             if request_id in self.cancelled:
                 self.cancelled.discard(request_id)
@@ -179,7 +182,7 @@ class Agent:
                 return
             self.running = request_id
         try:
-            self._answer(comm, part, request_id)
+            self._answer(reply, _buffers(msg))
         finally:
             self._ended(request_id)
 
@@ -194,36 +197,43 @@ class Agent:
             except KeyboardInterrupt:
                 continue
 
-    def _answer(self, comm, part, request_id):
-        frames = self._frames(request_id)
-        try:
-            reply = self._handle(request_id, frames)
-        finally:
-            del frames
-        # No flush of stdout/stderr here (it costs a round trip to the IOPub thread, ~0.7 ms):
-        # ipykernel (6 and 7) flushes them before its execute_reply and idle status, which the
-        # client waits for, so what the request printed still reaches it before the result.
+    def _answer(self, reply, frames):
+        body = self.pending.pop(reply.request_id, (None, None))[1]
+        key = self.keys[reply.comm_id]
+        if len(frames) == 2 and not (body is not None and body.complete):
+            value = _refused("the body of this request did not arrive")
+        else:
+            known = None
+            if len(frames) == 2:
+                frames, known = frames + body.frames(), body.digests()
+            del body
+            try:
+                value = self._handle(key, reply.request_id, frames, known)
+            finally:
+                del frames
         buffers = []
         try:
-            data = core.dumps(reply, protocol=5, buffer_callback=buffers.append)
+            data = core.dumps(value, protocol=5, buffer_callback=buffers.append)
         except BaseException as exc:  # the value cannot travel back: say so, with what it is
             buffers = []
-            data = core.dumps({"ok": False, "loaded": reply.get("loaded", False), "error": _error(
+            data = core.dumps({"ok": False, "loaded": value.get("loaded", False), "error": _error(
                 exc, "the result could not be pickled on the target")}, protocol=5)
-        header, body = envelope.frame("reply", request_id, data, buffers)
+        header, body = envelope.frame("reply", reply.request_id, data, buffers)
         split = sum(memoryview(frame).nbytes for frame in body) >= SPLIT_MIN
         if split:  # the body first, in parts; signed while they travel
-            for piece, piece_buffers in cut(body, part):
-                comm.send({"id": request_id, **piece}, buffers=piece_buffers)
-        signature = envelope.sign(self.key, header, body)
-        comm.send({"id": request_id}, buffers=[header, signature, *([] if split else body)])
+            part = reply.msg["content"].get("part")
+            for piece, piece_buffers in cut(body, part if isinstance(part, int) and part > 0
+                                            else None):
+                reply.send(piece, piece_buffers)
+        signature = envelope.sign(key, header, body)
+        reply.send({}, [header, signature, *([] if split else body)])
 
-    def _handle(self, request_id, frames):
+    def _handle(self, key, request_id, frames, known=None):
         try:
-            sealed = envelope.unseal(self.key, frames, kind="request", request_id=request_id)
+            sealed = envelope.unseal(key, frames, kind="request", request_id=request_id,
+                                     known=known)
         except envelope.EnvelopeError as exc:
-            return {"ok": False, "refused": True, "error": {
-                "type": "EnvelopeError", "message": str(exc), "traceback": ""}}
+            return _refused(str(exc))
         try:
             request = core.loads(sealed.pickle, buffers=sealed.buffers)
         except BaseException as exc:
@@ -261,8 +271,18 @@ class Agent:
         """Run ``code`` in the user namespace like a cell and return its last expression's value.
 
         IPython syntax (``%magic``, ``!cmd``) goes through the shell's transformers; the source is
-        cached like a cell's so tracebacks show its lines. Top-level ``await`` is not supported.
+        cached like a cell's so tracebacks show its lines. The shell's ``pre_execute`` and
+        ``post_execute`` events fire around it, as around a cell (matplotlib's inline backend
+        shows the figures drawn when ``post_execute`` fires). Top-level ``await`` is not supported.
         """
+        shell = self.shell
+        shell.events.trigger("pre_execute")
+        try:
+            return self._execute(code)
+        finally:
+            shell.events.trigger("post_execute")
+
+    def _execute(self, code):
         self.runs += 1
         shell = self.shell
         source = shell.transform_cell(code)
@@ -274,6 +294,36 @@ class Agent:
         ns = shell.user_ns
         exec(compile(tree, filename, "exec"), ns, ns)
         return None if last is None else eval(compile(last, filename, "eval"), ns, ns)
+
+
+class _Reply:
+    """Where a request's answers go: the socket and route its message came by, in its comm's
+    encoding."""
+
+    def __init__(self, agent, stream, idents, msg, request_id, comm_id):
+        self.agent, self.stream, self.idents, self.msg = agent, stream, idents, msg
+        self.request_id, self.comm_id = request_id, comm_id
+
+    def send(self, content, buffers):
+        """One ``cloudpickle_ipy_reply`` ``{"id", **content}`` with ``buffers`` (as base64 text
+        for a comm whose client cannot take binary frames)."""
+        content = {"id": self.request_id, **content}
+        if self.comm_id in self.agent.text:
+            content["b64"] = [base64.b64encode(b).decode() for b in buffers]
+            buffers = []
+        self.agent.session.send(self.stream, REPLY, content, parent=self.msg, ident=self.idents,
+                                buffers=buffers)
+
+
+def _refused(message):
+    return {"ok": False, "refused": True,
+            "error": {"type": "EnvelopeError", "message": message, "traceback": ""}}
+
+
+def _buffers(msg):
+    """A message's buffers: binary frames, or the base64 strings of a text-mode client."""
+    return list(msg.get("buffers")
+                or [bytearray(base64.b64decode(b)) for b in msg["content"].get("b64", ())])
 
 
 def _error(exc, context=None, own=__file__):

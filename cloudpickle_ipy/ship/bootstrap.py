@@ -20,8 +20,8 @@ from .. import __version__, core
 # Everything the agent, or a Dask worker or scheduler (.dask_worker), imports from this package,
 # beyond the core's modules.
 AGENT_MODULES = ("cloudpickle_ipy.ship", "cloudpickle_ipy.ship.agent", "cloudpickle_ipy.ship.parts",
-                 "cloudpickle_ipy.ship.envelope", "cloudpickle_ipy.ship.modules",
-                 "cloudpickle_ipy.ship.dask_worker")
+                 "cloudpickle_ipy.ship.envelope", "cloudpickle_ipy.ship.keys",
+                 "cloudpickle_ipy.ship.modules", "cloudpickle_ipy.ship.dask_worker")
 ORIGIN = f"<shipped cloudpickle_ipy {__version__}>"
 _STUB = (f'"""cloudpickle_ipy\'s core and agent as shipped by a client: not installed here."""\n'
          f'__version__ = {__version__!r}\n')

@@ -56,7 +56,7 @@ from distributed import Client, Future
 
 from .. import __version__, core
 from ..core.registry import INTERACTIVE_MODULES, is_registered_by_value
-from . import KernelDied, RemoteError, ShipError, ShipTimeout, bootstrap, dask_worker
+from . import KernelDied, RemoteError, ShipError, ShipTimeout, Target, bootstrap, dask_worker
 from .envelope import PYTHON
 from .sources import SourceTracker
 from .targets import TargetError
@@ -242,7 +242,7 @@ def open_cluster(spec, *, timeout=None, connect_timeout=10, name=None):
     return f"scheduler {client.scheduler.address}", target
 
 
-class DaskTarget:
+class DaskTarget(Target):
     """Push, pull, call and run on a worker of a Dask cluster; ``run_all`` on every worker; ``map``
     over the cluster. ``timeout`` (seconds, ``None``: no limit) bounds every request."""
 
@@ -268,12 +268,6 @@ class DaskTarget:
     def __repr__(self):
         return f"<DaskTarget {self.name} scheduler={self.client.scheduler.address}>"
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     @property
     def alive(self):
         return not self._closed and self.client.status == "running"
@@ -294,14 +288,9 @@ class DaskTarget:
         self._check_open()
         self._pending.append(core.dumps({**(mapping or {}), **names}, protocol=5))
 
-    def pull(self, *names):
-        """The values of ``names`` on the target's worker: one value for one name, else a tuple."""
-        values = self._request("pull", {"names": list(names)})
-        return values[0] if len(names) == 1 else tuple(values)
-
-    def call(self, fn, /, *args, **kwargs):
-        """``fn(*args, **kwargs)`` on the target's worker; its return value comes back."""
-        return self._request("call", {"fn": fn, "args": args, "kwargs": kwargs})
+    def request(self, op, args, timeout=None):
+        """One request to the target's worker; its value."""
+        return self._request(op, args, timeout)
 
     def run(self, code, *, timeout=None):
         """Run ``code`` (Python: a worker has no IPython shell for %magics) like a cell on the

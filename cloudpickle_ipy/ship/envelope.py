@@ -118,24 +118,34 @@ def _valid_chunk(chunk):
             and chunk & (chunk - 1) == 0)
 
 
-def sign(key, header, frames, chunk=CHUNK):
-    """The signature of ``header`` and ``frames``: HMAC-SHA256 over ``M`` (see the module)."""
+def sign(key, header, frames, chunk=CHUNK, known=None):
+    """The signature of ``header`` and ``frames``: HMAC-SHA256 over ``M`` (see the module).
+    ``known``: ``{frame index: its chunk digests}`` already computed (with ``CHUNK``)."""
     if not key:
         raise EnvelopeError("no key: the kernel connection is unsigned (empty key), so payloads "
                             "cannot be authenticated; refusing to seal or open them")
     views = [memoryview(frame).cast("B") for frame in frames]
-    chunks = [view[at:at + chunk] for view in views for at in range(0, view.nbytes, chunk)]
-    digests = _digests(chunks)
+    known = known if known is not None and chunk == CHUNK else {}
+    todo = [view for i, view in enumerate(views) if i not in known]
+    hashed = iter(_digests([view[at:at + chunk] for view in todo
+                            for at in range(0, view.nbytes, chunk)]))
     mac = hmac.new(key, digestmod=hashlib.sha256)
     mac.update(len(header).to_bytes(8, "big"))
     mac.update(header)
-    done = 0
-    for view in views:
-        count = -(-view.nbytes // chunk)
+    for i, view in enumerate(views):
         mac.update(view.nbytes.to_bytes(8, "big"))
-        mac.update(b"".join(digests[done:done + count]))
-        done += count
+        if i in known:
+            mac.update(b"".join(known[i]))
+        else:
+            mac.update(b"".join(next(hashed) for _ in range(-(-view.nbytes // chunk))))
     return mac.digest()
+
+
+def chunk_digests(view, chunk=CHUNK):
+    """The SHA-256 of each ``chunk`` of ``view``: what :func:`sign` and :func:`unseal` take as
+    ``known``, computed as a frame's parts arrive (:mod:`.parts`)."""
+    view = memoryview(view).cast("B")
+    return _digests([view[at:at + chunk] for at in range(0, view.nbytes, chunk)])
 
 
 def _digests(chunks):
@@ -174,8 +184,9 @@ def _cores():
         return os.cpu_count() or 1
 
 
-def unseal(key, frames, kind=None, request_id=None):
+def unseal(key, frames, kind=None, request_id=None, known=None):
     """Verify ``frames`` and return an :class:`Envelope`, or raise :class:`EnvelopeError`.
+    ``known``: the chunk digests of body frames hashed as they arrived (see :func:`sign`).
 
     Refuses, in this order: a malformed envelope, another format version, no signature, a
     signature that does not match (tampered with, or another key), another kind or request than
@@ -203,7 +214,7 @@ def unseal(key, frames, kind=None, request_id=None):
     if not _valid_chunk(chunk):
         raise EnvelopeError(f"malformed envelope: chunk size {chunk!r} is not a power of two "
                             f"from {MIN_CHUNK} to {MAX_CHUNK}")
-    if not hmac.compare_digest(signature, sign(key, header_frame, body, chunk)):
+    if not hmac.compare_digest(signature, sign(key, header_frame, body, chunk, known)):
         raise EnvelopeError("bad signature: the envelope was tampered with or signed with "
                             "another key")
     # Signed, so the header is ours: what remains are mismatches, not attacks.

@@ -4,10 +4,10 @@
 :class:`KernelTarget` starts the agent in the kernel (:mod:`.agent`, whose docstring describes how
 a request travels), after checking the kernel's Python (another minor version is refused before
 anything is sent) and shipping the agent and the core when the kernel lacks them or has another
-version (:mod:`.bootstrap`). It sends each request as an ``execute_request`` that serves it and
-carries the envelope frames (a large payload's body goes ahead in a comm message, its signature
-computed while it travels), and then reads the channel until that execution is idle: its output is
-relayed as it arrives (:mod:`.relay`), and the reply envelope comes back as a comm message.
+version (:mod:`.bootstrap`). It sends each request as a shell message of our own that carries the
+envelope frames (a large payload's body goes ahead in parts, its signature computed while they
+travel), and then reads the channel until the request is idle: its output is relayed as it arrives
+(:mod:`.relay`), and the reply envelope comes back on the shell channel.
 
 Waiting is done in short slices; between them a dead kernel raises :class:`KernelDied`, so nothing
 waits forever on a kernel that cannot answer. A deadline covers everything a call does, queueing
@@ -35,20 +35,26 @@ from . import (
     RemoteError,
     ShipError,
     ShipTimeout,
+    Target,
     bootstrap,
     envelope,
+    keys,
 )
-from .agent import NOT_INSTALLED, STOP_REPLY, STOP_REQUEST, TARGET_NAME
-from .parts import PART, SPLIT_MIN, Assembly, cut
+from .agent import ACK, DROP, PART, REPLY, REQUEST, STOP_REPLY, STOP_REQUEST, TARGET_NAME
+from .parts import PROGRESS_PART, SPLIT_MIN, Assembly, cut
 from .relay import as_text
 from .sources import SourceTracker
 
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
 _STOP_ANSWER = 5  # seconds for the agent to answer a stop request (its control thread answers)
+# Seconds a request's reply may trail its idle status (they travel on two sockets): after that,
+# no reply is coming (the kernel has no agent, and no handler for the request).
+_REPLY_AFTER_IDLE = 1.0
+_START_ATTEMPT = 10  # seconds an agent's start in a restarted kernel waits before trying again
 
 
-class KernelTarget:
+class KernelTarget(Target):
     """Push, pull, call and run on one Jupyter kernel, reached through ``channel``.
 
     ``timeout`` (seconds, ``None``: no limit) bounds every call; a dead kernel is reported whatever
@@ -70,6 +76,7 @@ class KernelTarget:
         self.name = name
         self.sources = SourceTracker()
         self.agent = None  # the agent's hello: python, version, pid, format
+        self.key = None  # signs this comm's envelopes: agreed with the agent as it starts (.keys)
         self.shipped = False  # whether the agent runs from code this client sent (bootstrap)
         self._incarnation = None  # the channel's incarnation() when the agent started
         self._comm_id = None
@@ -82,12 +89,6 @@ class KernelTarget:
         python = self.agent["python"] if self.agent else "?"
         return f"<KernelTarget {self.name or ''} python={python} alive={self.alive}>"
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     @property
     def alive(self):
         return self.channel.alive
@@ -98,8 +99,11 @@ class KernelTarget:
 
     @property
     def part_size(self):
-        """The largest message a transfer is cut into (:mod:`.parts`)."""
-        return min(self.channel.part_size or PART, PART)
+        """The largest message a transfer is cut into (:mod:`.parts`; ``None``: none): the
+        channel's limit, and :data:`.parts.PROGRESS_PART` while progress is shown."""
+        sizes = [size for size in (self.channel.part_size,
+                                   PROGRESS_PART if self.progress is not None else None) if size]
+        return min(sizes, default=None)
 
     def _report(self, direction, done, total):
         if self.progress is not None:
@@ -111,15 +115,6 @@ class KernelTarget:
         """Place names into the target's namespace: ``push(x=1)`` or ``push({"x": 1})``."""
         names = {**(mapping or {}), **names}
         self.request("push", {"names": names})
-
-    def pull(self, *names):
-        """The values of ``names`` on the target: one value for one name, else a tuple."""
-        values = self.request("pull", {"names": list(names)})
-        return values[0] if len(names) == 1 else tuple(values)
-
-    def call(self, fn, /, *args, **kwargs):
-        """``fn(*args, **kwargs)`` on the target; its return value comes back."""
-        return self.request("call", {"fn": fn, "args": args, "kwargs": kwargs})
 
     def run(self, code, *, timeout=None):
         """Run ``code`` on the target like a cell and return its last expression's value.
@@ -183,11 +178,7 @@ class KernelTarget:
                                           or self.channel.incarnation() is not self._incarnation):
             self._comm_id = self._stuck = None
         if self._comm_id is None:  # the kernel restarted: start the agent in the new one
-            try:
-                self.channel.wait_for_ready(self.startup_timeout)  # drains stale output
-            except RuntimeError as exc:
-                raise KernelDied(f"the kernel does not answer: {exc}") from None
-            self._start_agent(deadline)
+            self._restart_agent(deadline)
         if self._stuck is not None:
             self._wait_for_stuck(deadline)
         modules = self.sources.changed(core.list_registry_pickle_by_value())
@@ -199,7 +190,7 @@ class KernelTarget:
             raise _in_user_terms(exc) from None
         request_id = uuid.uuid4().hex
         header, body = envelope.frame("request", request_id, data, buffers)
-        key = self.channel.key
+        key = self.key
         return modules, self._send(request_id, header, body,
                                    lambda: envelope.sign(key, header, body), deadline)
 
@@ -214,65 +205,68 @@ class KernelTarget:
 
     def _send(self, request_id, header, body, signature, deadline, split=None):
         """Send request ``request_id`` (its ``header``, its ``body`` frames, and ``signature()``,
-        called once the body is on its way when split) in the way :mod:`.agent` describes."""
+        called once the body is on its way when split) in the way :mod:`.agent` describes, and
+        return its loaded reply."""
         if split is None:
             split = sum(memoryview(f).nbytes for f in body) >= SPLIT_MIN
-        waiting = []
+        parts = []
         if split:
             self._report("push", 0, sum(memoryview(f).nbytes for f in body))  # its start
             for data, buffers in cut(body, self.part_size):
-                waiting.append(self.channel.send("shell", "comm_msg", {
-                    "comm_id": self._comm_id, "data": {"id": request_id, **data}},
-                    buffers=buffers))
+                parts.append(self.channel.send("shell", PART, {
+                    "id": request_id, "comm": self._comm_id, **data}, buffers=buffers))
         try:
             buffers = [header, signature()] + ([] if split else list(body))
-            code = (f"__import__({AGENT_MODULE!r}, fromlist=['serve'])"
-                    f".serve({request_id!r}, {self._comm_id!r})")
         except BaseException:  # Ctrl-C while signing: the body sent ahead must not stay there
             if split:
-                self._drop_body(request_id)
+                self.channel.send("shell", DROP, {"id": request_id})
             raise
-        replies = []
         reply_body = []  # the Assembly of a reply that comes in parts
 
-        def on_comm(msg):
-            data, buffers = msg["content"]["data"], msg["buffers"]
-            if data.get("ack") == request_id:
-                self._report("push", data.get("done"), data.get("total"))
-            elif data.get("id") != request_id:
-                return
-            elif "pieces" in data:
-                if "lengths" in data:
-                    reply_body.append(Assembly(data["lengths"]))
-                reply_body[0].add(data, buffers)
+        def on_reply(msg):
+            content = msg["content"]
+            if msg["msg_type"] == ACK:
+                self._report("push", content.get("done"), content.get("total"))
+            elif "pieces" in content:
+                if "lengths" in content:
+                    reply_body.append(Assembly(content["lengths"]))
+                reply_body[0].add(content, msg["buffers"])
                 self._report("pull", reply_body[0].done, reply_body[0].total)
-            else:
-                replies.append(list(buffers) + (reply_body[0].frames() if reply_body else []))
 
-        exchange = self._execute(code, waiting, on_comm, deadline, buffers=buffers,
-                                 request_id=request_id)
-        executed = exchange.executed
-        if not replies:
-            content = executed["content"]
-            if split and content["status"] == "aborted":
-                self._drop_body(request_id)
-            if content["status"] == "error" and (
-                    content["evalue"] == NOT_INSTALLED or content["ename"] == "ModuleNotFoundError"
-                    and "cloudpickle_ipy" in content["evalue"]):
-                self._comm_id = None
-                raise _AgentGone("the kernel lost the agent (it restarted): nothing ran")
-            raise _execute_error(executed, "the agent sent no reply")
+        exchange = _Exchange(self.channel.send("shell", REQUEST, {
+            "id": request_id, "comm": self._comm_id, "part": self.part_size}, buffers=buffers),
+            parts, on_reply=on_reply)
+        self._await(exchange, deadline, request_id)
+        if exchange.executed is None or "lost" in exchange.executed["content"]:
+            self._comm_id = None
+            raise _AgentGone("the kernel lost the agent (it restarted): nothing ran")
+        frames = list(exchange.executed["buffers"])
+        known = None
+        if reply_body:
+            frames, known = frames + reply_body[0].frames(), reply_body[0].digests()
         try:
-            sealed = envelope.unseal(self.channel.key, replies[0], kind="reply",
-                                     request_id=request_id)
+            sealed = envelope.unseal(self.key, frames, kind="reply", request_id=request_id,
+                                     known=known)
         except envelope.EnvelopeError as exc:
             raise PayloadRefused(f"refused the target's reply: {exc}") from None
         return _load_reply(sealed)
 
-    def _drop_body(self, request_id):
-        """Tell the agent to forget the split body of a request that will never be served."""
-        self.channel.send("shell", "comm_msg", {"comm_id": self._comm_id,
-                                                "data": {"drop": request_id}})
+    def _restart_agent(self, deadline, attempts=3):
+        """Start the agent in a kernel that restarted, once it answers. A restart notice that
+        arrives while the agent starts (a server sends its own, and may send it late), or a start
+        that gets no answer (a message sent while a server was still reconnecting to the new
+        kernel), makes it start again: only our agent's start was under way."""
+        for attempt in range(attempts):
+            try:
+                self.channel.wait_for_ready(self.startup_timeout)  # drains stale output
+            except RuntimeError as exc:
+                raise KernelDied(f"the kernel does not answer: {exc}") from None
+            last = attempt == attempts - 1
+            try:
+                return self._start_agent(deadline if last else deadline.within(_START_ATTEMPT))
+            except (KernelDied, ShipTimeout):
+                if last or deadline.left() <= 0:
+                    raise
 
     def _start_agent(self, deadline):
         """Check the kernel's Python and cloudpickle_ipy (shipping ours when it lacks it or has
@@ -285,6 +279,7 @@ class KernelTarget:
                 f"Python minor versions; start the target kernel on Python {envelope.PYTHON}")
         shipped = bootstrap.needs_shipping(report)
         comm_id = uuid.uuid4().hex
+        private, public = keys.offer()
         hello = []
 
         def on_comm(msg):
@@ -296,9 +291,10 @@ class KernelTarget:
         if shipped:
             code = f"{bootstrap.install_code()}\n{code}"
         try:
-            executed = self._execute(code, [], on_comm, deadline, then=(
+            executed = self._execute(code, on_comm, deadline, then=(
                 "comm_open", {"comm_id": comm_id, "target_name": TARGET_NAME,
-                              "data": {"part_size": self.part_size}})).executed
+                              "data": {"key": public,
+                                       "text": not self.channel.binary}}))
         except BaseException:
             self._comm_id = None
             raise
@@ -306,6 +302,11 @@ class KernelTarget:
             self._comm_id = None
             raise _execute_error(executed, "the agent did not answer",
                                  "could not start the agent on the target")
+        try:
+            self.key = keys.finish(private, public, hello[0].get("key"), comm_id)
+        except keys.BadPublicValue as exc:
+            self._comm_id = None
+            raise PayloadRefused(f"could not agree a key with the agent: {exc}") from None
         self.agent, self.shipped = hello[0], shipped
         self._incarnation = self.channel.incarnation()
         self.sources.forget()
@@ -313,8 +314,8 @@ class KernelTarget:
     def _probe(self, deadline):
         """What the kernel runs (:data:`.bootstrap.PROBE`): its Python, and the version and
         fingerprint of the cloudpickle_ipy it can import. Nothing is sent to it before this."""
-        executed = self._execute("", [], None, deadline,
-                                 user_expressions={"probe": bootstrap.probe_expression()}).executed
+        executed = self._execute("", None, deadline,
+                                 user_expressions={"probe": bootstrap.probe_expression()})
         content = executed["content"]
         result = content.get("user_expressions", {}).get("probe", {})
         if content["status"] != "ok" or result.get("status") != "ok":
@@ -323,34 +324,40 @@ class KernelTarget:
                             f"{result.get('evalue', content.get('evalue'))}")
         return ast.literal_eval(result["data"]["text/plain"])
 
-    def _execute(self, code, waiting, on_comm, deadline, then=None, user_expressions=None,
-                 buffers=None, request_id=None):
-        """Execute ``code`` silently (after the messages ``waiting`` lists, before ``then``; the
-        message carrying ``buffers``), relay its output, pass this comm's messages to
-        ``on_comm``, and return the :class:`_Exchange` once every one of these messages is done
-        (idle). At ``deadline`` (or on ``KeyboardInterrupt``) the agent is asked to stop request
-        ``request_id``; without one (the probe, the agent's start), nothing is stopped: what
-        waits in the queue is harmless, and interrupting the kernel could hit someone else's cell.
-        """
-        exec_id = self.channel.send("shell", "execute_request", {
+    def _execute(self, code, on_comm, deadline, then=None, user_expressions=None):
+        """Execute ``code`` silently (before the message ``then``), pass this comm's messages to
+        ``on_comm``, and return its execute reply once both are done (idle). Only the probe and
+        the agent's start execute code: at the deadline (or on ``KeyboardInterrupt``) nothing is
+        stopped, as what waits in the queue is harmless and interrupting the kernel could hit
+        someone else's cell."""
+        exchange = _Exchange(self.channel.send("shell", "execute_request", {
             "code": code, "silent": True, "store_history": False,
             "user_expressions": user_expressions or {}, "allow_stdin": False,
-            "stop_on_error": False}, buffers=buffers)
-        exchange = _Exchange(exec_id, waiting, on_comm)
+            "stop_on_error": False}), on_comm=on_comm)
         if then is not None:
             exchange.pending.add(self.channel.send("shell", *then))
         try:
-            return self._wait(exchange, deadline)
+            return self._wait(exchange, deadline).executed
         except ShipTimeout as exc:
-            if request_id is None or not self.alive:
-                raise ShipTimeout(f"{exc} (it may be busy with other work)") from None
+            raise ShipTimeout(f"{exc} (it may be busy with other work)") from None
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted; nothing of ours was running on the target") from None
+
+    def _await(self, exchange, deadline, request_id):
+        """Wait for request ``request_id`` to be answered (:meth:`_wait`); at ``deadline`` or on
+        ``KeyboardInterrupt``, have the agent stop it (never the kernel: see the module
+        docstring) and raise saying what became of it."""
+        try:
+            self._wait(exchange, deadline)
+        except ShipTimeout as exc:
+            if not self.alive:
+                raise
             outcome = self._stop(exchange, request_id)
             if outcome is None:  # it finished as the time ran out: its answer is here or coming
-                return self._wait(exchange, Deadline(self.settle))
+                self._wait(exchange, Deadline(self.settle))
+                return
             raise ShipTimeout(f"{exc}; {outcome}") from None
         except KeyboardInterrupt:
-            if request_id is None:
-                raise Interrupted("interrupted; nothing of ours was running on the target") from None
             outcome = self._stop(exchange, request_id)
             raise Interrupted(f"interrupted; {outcome or 'the request had finished on the target'}"
                               ) from None
@@ -358,7 +365,7 @@ class KernelTarget:
     def _stop(self, exchange, request_id):
         """Ask the agent to stop ``request_id`` (never the kernel: see the module docstring) and
         say what became of it; None if it had finished."""
-        exchange.on_comm = None  # its reply, if it comes, is dropped
+        exchange.on_reply = None  # the parts of its reply, if they come, are dropped
         self.channel.send("control", STOP_REQUEST, {"id": request_id})
         state = self._wait_for_stop(exchange, request_id)
         if state == "finished":
@@ -403,11 +410,14 @@ class KernelTarget:
                 raise KernelDied("the kernel died while running an earlier request")
 
     def _wait(self, exchange, deadline):
-        """Read the channel until ``exchange`` has its execute reply and is idle everywhere."""
+        """Read the channel until ``exchange`` has its reply and is idle everywhere (or went idle
+        without one: a kernel that lost the agent has no handler for our requests)."""
         while exchange.pending or exchange.executed is None:
             left = deadline.left()
             if left <= 0:
                 raise deadline.timeout("")
+            if not exchange.pending and time.monotonic() > exchange.idle_at + _REPLY_AFTER_IDLE:
+                return exchange
             received = self.channel.receive(left)
             if not received and not self.alive:
                 self._comm_id = None
@@ -439,18 +449,23 @@ class KernelTarget:
                 self._stops[content.get("id")] = content.get("state")
             return False
         if channel == "shell":
-            if exchange is not None and parent == exchange.exec_id:
-                exchange.executed = msg
+            if exchange is not None and (parent == exchange.exec_id or parent in exchange.parts):
+                if kind in (REPLY, ACK) and exchange.on_reply is not None:
+                    exchange.on_reply(msg)
+                if parent == exchange.exec_id and "pieces" not in content:
+                    exchange.executed = msg  # our final reply, or an execute_reply
             return False
         if kind == "status":
             state = content["execution_state"]
-            if state == "starting":
+            if state in ("starting", "restarting"):  # a server says "restarting" for its kernel
                 return True
             if state == "idle":
                 if parent == self._stuck:
                     self._stuck = None
                 if exchange is not None:
                     exchange.pending.discard(parent)
+                    if parent == exchange.exec_id:
+                        exchange.idle_at = time.monotonic()
         elif kind == "comm_msg" and content.get("comm_id") == self._comm_id:
             if exchange is not None and exchange.on_comm is not None:
                 exchange.on_comm(msg)
@@ -471,6 +486,11 @@ class Deadline:
         """Seconds to wait next: at most ``most``, never past the deadline (0 or less: passed)."""
         return most if self.at is None else min(most, self.at - time.monotonic())
 
+    def within(self, seconds):
+        """This deadline, or ``seconds`` from now if that comes first."""
+        sooner = Deadline(seconds)
+        return sooner if self.at is None or sooner.at < self.at else self
+
     def timeout(self, what):
         return ShipTimeout(f"no answer from the kernel within {self.seconds:g} s{what}")
 
@@ -480,12 +500,16 @@ class _AgentGone(KernelDied):
 
 
 class _Exchange:
-    """One execution being waited for: what is still not idle, and its execute reply."""
+    """One message being answered (a request, or an execute_request): what is still not idle (it,
+    and the ``parts`` of its body sent ahead), where the comm's messages and our replies go, and
+    its final reply once here."""
 
-    def __init__(self, exec_id, waiting, on_comm):
-        self.exec_id, self.on_comm = exec_id, on_comm
-        self.pending = {*waiting, exec_id}
+    def __init__(self, exec_id, parts=(), on_comm=None, on_reply=None):
+        self.exec_id, self.on_comm, self.on_reply = exec_id, on_comm, on_reply
+        self.parts = set(parts)
+        self.pending = {*parts, exec_id}
         self.executed = None
+        self.idle_at = float("inf")  # when it went idle
 
 
 class _ReplyUnpickler(pickle.Unpickler):

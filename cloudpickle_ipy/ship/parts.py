@@ -6,23 +6,40 @@ part is one comm message whose data says where its buffers go, ``{"pieces": [[fr
 length], ...]}`` (the first part also gives ``"lengths"``, every frame's total), and whose buffers
 are those pieces, in order: slices of the sender's frames, never copies. The receiver writes each
 piece in place into a frame allocated once; a frame that arrives whole in one piece is kept as it
-came, uncopied. Parts may only arrive in order (one client's messages do, on every channel).
+came, uncopied. It also hashes each piece's envelope chunks as it arrives (:func:`.envelope.
+chunk_digests`), while the next part is still on its way, so that verifying the envelope at the
+end hashes nothing twice. Parts may only arrive in order (one client's messages do, on every
+channel).
 Standard library only: the agent uses it inside the kernel.
 """
+from .envelope import CHUNK, chunk_digests
 
 # Envelopes of at least this many bytes travel in parts (and a request's body ahead of its
 # signature: see .agent); smaller ones in one message.
 SPLIT_MIN = 1 << 22
-# The largest part, whatever the channel allows: a part is acknowledged (progress) when it arrives.
-PART = 64 << 20
+# The largest part while progress is shown: a part is what progress counts as it arrives (each one
+# cut from a larger frame costs the receiver a copy, so parts are only as small as needed).
+PROGRESS_PART = 64 << 20
 
 
-def cut(frames, size):
-    """``[(data, buffers), ...]``: one message per part of at most ``size`` bytes (at least one
-    part, even for empty frames)."""
+def cut(frames, size=None):
+    """``[(data, buffers), ...]``: one message per part of at most ``size`` bytes (``None``: no
+    limit; at least one part, even for empty frames). A frame that does not fit in the room left
+    starts a new part: one that fits in a part is never cut (the receiver keeps it as it comes,
+    uncopied), and one larger is cut at multiples of ``size`` (chunk boundaries, for hashing on
+    arrival)."""
     views = [memoryview(frame).cast("B") for frame in frames]
+    size = size or max([1, *map(len, views)])
     parts, pieces, buffers, room = [], [], [], size
+
+    def close():
+        nonlocal pieces, buffers, room
+        parts.append(({"pieces": pieces}, buffers))
+        pieces, buffers, room = [], [], size
+
     for index, view in enumerate(views):
+        if pieces and room < len(view):
+            close()
         offset = 0
         while offset < len(view):
             length = min(room, len(view) - offset)
@@ -31,10 +48,9 @@ def cut(frames, size):
             offset += length
             room -= length
             if room == 0:
-                parts.append(({"pieces": pieces}, buffers))
-                pieces, buffers, room = [], [], size
+                close()
     if pieces or not parts:
-        parts.append(({"pieces": pieces}, buffers))
+        close()
     parts[0][0]["lengths"] = [len(view) for view in views]
     return parts
 
@@ -50,6 +66,7 @@ class Assembly:
         self.total = sum(lengths)
         self.done = 0
         self._frames = [None] * len(lengths)
+        self._digests = [{} for _ in lengths]  # frame -> {chunk number: digest}
 
     def add(self, data, buffers):
         """Place one part's ``buffers`` where its ``data`` says; return the bytes it carried."""
@@ -68,9 +85,29 @@ class Assembly:
                 if self._frames[index] is None:
                     self._frames[index] = bytearray(self.lengths[index])
                 self._frames[index][offset:offset + length] = view
+            self._hash(index, offset, view)
             added += length
         self.done += added
         return added
+
+    def _hash(self, index, offset, view):
+        """The digests of the envelope chunks that lie whole in this piece (a piece starting off a
+        chunk boundary leaves its frame to be hashed at the end)."""
+        if offset % CHUNK:
+            return
+        end = len(view) if offset + len(view) == self.lengths[index] else len(view) // CHUNK * CHUNK
+        first = offset // CHUNK
+        for number, digest in enumerate(chunk_digests(view[:end]), first):
+            self._digests[index][number] = digest
+
+    def digests(self):
+        """``{frame index: its chunk digests}`` for the frames hashed whole as they arrived."""
+        out = {}
+        for index, (length, found) in enumerate(zip(self.lengths, self._digests)):
+            count = -(-length // CHUNK)
+            if len(found) == count:
+                out[index] = [found[number] for number in range(count)]
+        return out
 
     @property
     def complete(self):

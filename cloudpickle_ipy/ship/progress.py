@@ -64,8 +64,10 @@ class Progress:
 
     def _lasts(self, seconds, moved, total):
         """Whether a transfer that moved ``moved`` bytes in its last ``seconds`` is a long one:
-        it has lasted ``after`` seconds, or will at that rate."""
-        return seconds >= self.after or (moved > 0 and seconds * total / moved >= self.after)
+        it has lasted ``after`` seconds, or will at that rate (a rate read off at least a
+        hundredth of it: the first small part's round trip says nothing of the bandwidth)."""
+        return seconds >= self.after or (moved >= total / 100 and moved > 0
+                                         and seconds * total / moved >= self.after)
 
     def close(self):
         """End the current transfer's bar (if it showed), as it stands."""

@@ -62,3 +62,39 @@ def test_a_large_push_and_pull_travel_in_acknowledged_parts(small_parts):
     assert np.array_equal(back, data[::-1])
     assert small_parts.run("import sys; len(sys.modules['cloudpickle_ipy.ship.agent']._agent"
                            ".pending)") == 0
+
+
+def test_a_frame_that_fits_in_a_part_is_never_cut():
+    frames = [b"p" * 10, b"a" * 64, b"b" * 30, b"c" * 200]
+    parts = cut(frames, 64)
+    whole = {index for data, _ in parts for index, offset, length in data["pieces"]
+             if offset == 0 and length == len(frames[index])}
+    assert whole == {0, 1, 2}  # 3 (200 bytes) cannot fit: it alone is cut
+    assembly = Assembly(parts[0][0]["lengths"])
+    for data, buffers in parts:
+        assembly.add(data, buffers)
+    assert [bytes(f) for f in assembly.frames()] == frames
+
+
+def test_chunks_hashed_on_arrival_verify_the_envelope_and_still_catch_tampering():
+    from cloudpickle_ipy.ship import envelope
+
+    key, data = b"k" * 32, np.arange(3 << 20, dtype=np.uint32)  # 12 MiB: three 4 MiB chunks
+    sealed = envelope.seal(key, "request", "r1", b"pickle", [data])
+    for tamper in (False, True):
+        body = [bytearray(f) for f in sealed[2:]]
+        if tamper:
+            body[1][5 << 20] ^= 1
+        assembly = Assembly(cut(body, 1 << 22)[0][0]["lengths"])
+        for part, buffers in cut(body, 1 << 22):
+            assembly.add(part, [bytes(b) for b in buffers])
+        known = assembly.digests()
+        assert set(known) == {0, 1}
+        assert known[1] == envelope.chunk_digests(body[1])
+        frames = sealed[:2] + assembly.frames()
+        if tamper:
+            with pytest.raises(envelope.EnvelopeError, match="bad signature"):
+                envelope.unseal(key, frames, "request", "r1", known=known)
+        else:
+            assert bytes(envelope.unseal(key, frames, "request", "r1", known=known).pickle) == \
+                b"pickle"

@@ -10,6 +10,7 @@ import pytest
 
 import cloudpickle_ipy.core as core
 from cloudpickle_ipy.ship import PayloadRefused, envelope
+from cloudpickle_ipy.ship.agent import PART
 from cloudpickle_ipy.ship.parts import cut
 
 
@@ -59,7 +60,7 @@ def split(request):
     (other_request, "belongs to request"),
 ])
 def test_refused_and_nothing_loaded(kernel, split, change, reason):
-    request_id, frames = request(kernel.channel.key)
+    request_id, frames = request(kernel.key)
     if change is other_request:
         request_id = uuid.uuid4().hex
     reply = kernel.send_frames(request_id, change(frames), split=split)
@@ -74,7 +75,7 @@ def test_other_key_refused(kernel, split):
 
 
 def test_other_python_minor_version_refused(kernel, split):
-    request_id, frames = request(kernel.channel.key, python="3.8")
+    request_id, frames = request(kernel.key, python="3.8")
     reply = kernel.send_frames(request_id, frames, split=split)
     assert reply["refused"]
     assert (f"payload made by Python 3.8, but this is Python {envelope.PYTHON}"
@@ -91,10 +92,9 @@ def test_refusal_raises_locally(kernel, monkeypatch):
 
 def test_a_split_body_alone_is_not_loaded(kernel):
     # The body of a split request, whole and signed, but never served: nothing loads it.
-    request_id, frames = request(kernel.channel.key)
+    request_id, frames = request(kernel.key)
     for data, buffers in cut(frames, 1 << 20):
-        kernel.channel.send("shell", "comm_msg", {"comm_id": kernel._comm_id,
-                                                  "data": {"id": request_id, **data}},
+        kernel.channel.send("shell", PART, {"id": request_id, "comm": kernel._comm_id, **data},
                             buffers=buffers)
     assert not loaded(kernel)
 
@@ -107,5 +107,5 @@ def test_a_well_signed_payload_does_load(split):
 
     with cloudpickle_ipy.connect("local", timeout=60) as kernel:
         assert not loaded(kernel)
-        reply = kernel.send_frames(*request(kernel.channel.key), split=split)
+        reply = kernel.send_frames(*request(kernel.key), split=split)
         assert reply["ok"] and loaded(kernel)

@@ -201,9 +201,9 @@ def test_a_dead_local_kernel_is_replaced_at_the_next_ship(ip):
     import signal
 
     first = ok(ship(ip, "local:phoenix", PID)[0])
+    target = state_of(ip).targets.get("local:phoenix")  # before the kill: get() would replace it
     os.kill(first, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    target = state_of(ip).targets.get("local:phoenix")
     while target.alive:
         assert time.monotonic() < deadline
         time.sleep(0.1)

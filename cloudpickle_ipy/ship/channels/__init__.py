@@ -5,21 +5,23 @@ A channel sends messages on the kernel's ``shell`` and ``control`` channels and 
 arrives on ``shell``, ``iopub`` and ``control``, as jupyter_client's message dicts (``msg_type``,
 ``header``, ``parent_header``, ``content``, ``buffers``). It also knows what only the way of reaching
 the kernel can tell: whether the kernel lives, whether it was restarted under us, how to interrupt
-it, and the key that signs our envelopes.
+it, and whether message buffers can travel as binary frames.
 """
 
 
 class Channel:
     """The interface :class:`~cloudpickle_ipy.ship.kernel.KernelTarget` uses; see the module docstring.
 
-    ``kernel`` is how listings show the kernel (never with a secret in it); ``key`` (bytes) signs
-    envelopes; ``owned``: the kernel was started for this channel and :meth:`close` shuts it down;
-    ``part_size``: the largest message it carries (``None``: no limit of its own).
+    ``kernel`` is how listings show the kernel (never with a secret in it); ``owned``: the kernel
+    was started for this channel and :meth:`close` shuts it down; ``part_size``: the largest
+    message it carries (``None``: no limit of its own); ``binary``: buffers travel as binary
+    frames (False: the way to the kernel mangles them, so they travel as base64 strings in the
+    content, see :mod:`..agent`).
     """
 
     kernel = "?"
-    key = b""
     owned = False
+    binary = True
     part_size = None
 
     def send(self, channel, msg_type, content, buffers=None):

@@ -1,9 +1,8 @@
 """Kernels reached on their own ZeroMQ ports, through jupyter_client: ones started here (``local``),
 and running ones named by a connection file, a ``KernelManager`` or a ``KernelClient``.
 
-Envelopes are signed with the kernel's connection key, the same key Jupyter signs the messages with;
-a kernel whose key is empty (signing off) is refused: anyone who reaches its ports could then send
-it payloads that pass as ours.
+A kernel whose connection key is empty (message signing off) is refused: anyone who reaches its
+ports could then run code in it, and change the messages that agree our envelopes' key.
 """
 import hmac
 import json
@@ -35,7 +34,6 @@ class ZmqChannel(Channel):
                            f"with a key (Jupyter's default)")
         self.client, self.manager, self.owned, self.kernel = client, manager, owned, kernel
         self.session = client.session
-        self.key = self.session.key
         self._sockets = {"shell": client.shell_channel.socket,
                          "iopub": client.iopub_channel.socket,
                          "control": client.control_channel.socket}
@@ -99,9 +97,10 @@ class ZmqChannel(Channel):
             self.manager.shutdown_kernel(now=not self.manager.is_alive())
 
 
-def connect(info, timeout, kernel, manager=None):
-    """A :class:`ZmqChannel` to the running kernel of connection ``info`` (a dict); ``kernel`` is
-    how errors and listings name it. Raises :class:`ShipError` if it does not answer in time."""
+def connect(info, timeout, kernel, manager=None, *, channel=ZmqChannel, **extra):
+    """A :class:`ZmqChannel` (or the subclass ``channel``, given ``extra``) to the running kernel of
+    connection ``info`` (a dict); ``kernel`` is how errors and listings name it. Raises
+    :class:`ShipError` if it does not answer in time."""
     from jupyter_client import BlockingKernelClient
 
     # With the manager as parent, the client asks it whether the kernel lives (else: the heartbeat,
@@ -109,7 +108,7 @@ def connect(info, timeout, kernel, manager=None):
     # whose replay check then refuses the IOPub messages a second client of it also receives.
     client = BlockingKernelClient(parent=manager)
     client.load_connection_info(info)
-    channel = ZmqChannel(client, manager, kernel=kernel)  # refuses an empty key before connecting
+    channel = channel(client, manager, kernel=kernel, **extra)  # refuses an empty key first
     client.start_channels()
     try:
         client.wait_for_ready(timeout=timeout)

@@ -1,0 +1,126 @@
+"""The connection to a server: a websocket that drops mid-cell (cut by a real TCP relay between us
+and the server) is opened again and the cell completes; one that cannot be opened again is one
+line; https certificates are verified."""
+import datetime
+import ipaddress
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import cloudpickle_ipy
+from cloudpickle_ipy.ship import TargetError
+from tests.remote.servers import BASE, JupyterServer, Relay
+
+
+@pytest.fixture
+def relay(server):
+    through = Relay(server.port)
+    try:
+        yield through
+    finally:
+        through.stop()
+
+
+def test_a_websocket_dropped_mid_cell_is_opened_again_and_nothing_is_lost(server, relay, capsys):
+    with cloudpickle_ipy.connect(f"http://127.0.0.1:{relay.port}{BASE}?token={server.token}",
+                                 timeout=60) as target:
+        first = target.channel._ws
+        threading.Timer(0.8, relay.cut).start()
+        value = target.run("import time\nprint('before', flush=True)\ntime.sleep(2)\n"
+                           "print('after')\n42")
+        assert value == 42
+        assert capsys.readouterr().out == "before\nafter\n"
+        assert target.channel._ws is not first  # a new websocket, the same session
+        assert target.call(lambda: 7) == 7
+
+
+def test_a_websocket_that_cannot_be_opened_again_is_one_line(server, relay):
+    target = cloudpickle_ipy.connect(f"http://127.0.0.1:{relay.port}{BASE}?token={server.token}",
+                                     timeout=60)
+    kernel_id = target.channel.kernel_id
+    try:
+        relay.refuse = True
+        relay.cut()
+        start = time.monotonic()
+        with pytest.raises(TargetError) as info:
+            target.run("1")
+        assert time.monotonic() - start < 20
+        message = str(info.value)
+        assert message.startswith(f"the websocket to http://127.0.0.1:{relay.port}{BASE} closed "
+                                  f"and could not be opened again within 10 s: ")
+        assert "\n" not in message and server.token not in message
+    finally:
+        relay.refuse = False
+        target.close()
+    assert kernel_id not in server.kernels()  # closing still shut it down
+
+
+def _self_signed(folder):
+    """A certificate for 127.0.0.1 signed by itself, and its key (files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return certfile, keyfile
+
+
+def test_https_certificates_are_verified(tmp_path, monkeypatch):
+    certfile, keyfile = _self_signed(tmp_path)
+    server = JupyterServer(tmp_path / "server", certfile=certfile, keyfile=keyfile)
+    try:
+        with pytest.raises(TargetError) as info:
+            cloudpickle_ipy.connect(server.with_token())
+        assert str(info.value) == (f"could not verify the https certificate of {server.url}: "
+                                   f"self-signed certificate (set REQUESTS_CA_BUNDLE to the CA "
+                                   f"file that signed it)")
+        assert server.url.startswith("https://")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certfile))  # now trusted: REST and wss
+        with cloudpickle_ipy.connect(server.with_token(), timeout=60) as target:
+            assert target.run("6 * 7") == 42
+    finally:
+        server.stop()
+
+
+def test_a_hub_without_the_users_server_is_one_line():
+    """JupyterHub answers a stopped user's server's API with a redirect to its spawn page."""
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "/hub/spawn-pending/alice?next=%2Fuser%2Falice%2F")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hub = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    port = hub.server_address[1]
+    try:
+        with pytest.raises(TargetError) as info:
+            cloudpickle_ipy.connect(f"http://127.0.0.1:{port}{BASE}?token=secret-token")
+    finally:
+        hub.shutdown()
+        hub.server_close()
+    assert str(info.value) == (
+        f"http://127.0.0.1:{port}{BASE} sends its API requests to http://127.0.0.1:{port}/hub/"
+        f"spawn-pending/alice: not a Jupyter Server there (on a JupyterHub, start your server "
+        f"first)")
