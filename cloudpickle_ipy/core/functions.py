@@ -24,7 +24,7 @@ import types
 from . import decorated, modules
 from .names import private, private_constants, private_keys, private_names
 from .references import BUILTINS, Reduced, Reference, reference
-from .registry import travels_by_reference
+from .registry import INTERACTIVE_MODULES, travels_by_reference
 from .sources import source_file
 
 PYTHON_VERSION = sys.version_info[:2]
@@ -94,7 +94,9 @@ _NAME_TUPLE_INDEXES = [_CODE_FIELDS.index(f) for f in ("co_names", "co_varnames"
 def reduce_code(pickler, code):
     """The fields with names written by value (see ``names``), and the file name as a portable one
     carrying the source when that lives only in memory (see ``sources``)."""
-    info = _code_info(code)
+    info = _code_infos.get(id(code))
+    if info is None or info.code is not code:
+        info = _code_info(code)
     # One SourceFile per file and payload; the C pickler alone (no pickler) makes one per code.
     shipped_files = {} if pickler is None else pickler.source_files
     filename = info.filename
@@ -124,7 +126,7 @@ class _CodeInfo:
         self.filename = fields[_FILENAME_INDEX]
         self.after = tuple(fields[_FILENAME_INDEX + 1:])
         self.globals = tuple(map(private, _global_names(code, {})))
-        self.names = tuple(_all_names(code, {}))
+        self.names = _all_names(code, {})
         self.name = code.co_name
         self.qualname = getattr(code, "co_qualname", code.co_name)
         consts = code.co_consts
@@ -138,12 +140,11 @@ _CACHED_CODES = 4096
 
 
 def _code_info(code):
-    info = _code_infos.get(id(code))
-    if info is None or info.code is not code:
-        info = _CodeInfo(code)
-        if len(_code_infos) >= _CACHED_CODES:
-            _code_infos.clear()
-        _code_infos[id(code)] = info
+    """A new _CodeInfo of ``code``, kept (the callers look the cache up themselves)."""
+    info = _CodeInfo(code)
+    if len(_code_infos) >= _CACHED_CODES:
+        _code_infos.clear()
+    _code_infos[id(code)] = info
     return info
 
 
@@ -312,37 +313,56 @@ _DEFAULTS, _KWDEFAULTS, _DOC, _ANNOTATIONS, _QUALNAME, _MODULE, _TYPE_PARAMS = m
               "__module__", "__type_params__"))
 _NAME, _PACKAGE, _BUILTINS = map(private, ("__name__", "__package__", "__builtins__"))
 _ABSENT = object()
+_HAS_TYPE_PARAMS = hasattr(types.FunctionType, "__type_params__")  # 3.12 and later
 
 
 def reduce_function(pickler, func):
-    if travels_by_reference(func, func.__module__, func.__qualname__):
+    # Runs for every function of every payload: checks are ordered from the cheapest, and Python
+    # calls made only where they are needed.
+    module = func.__module__
+    if module not in INTERACTIVE_MODULES and travels_by_reference(func, module, func.__qualname__):
         return NotImplemented
     code = func.__code__
     if code is decorated.SINGLEDISPATCH_CODE:
         return decorated.reduce_singledispatch(pickler, func)
-    info = _code_info(code)
+    info = _code_infos.get(id(code))
+    if info is None or info.code is not code:
+        info = _code_info(code)
     namespace = func.__globals__
     base = pickler.globals_bases.get(id(namespace))
     fresh = base is None  # then it travels with this function
     if fresh:
         base = pickler.globals_bases[id(namespace)] = _globals_base(namespace)
-    used = {name: namespace[name] for name in info.globals if name in namespace}
+    used = {}
+    for name in info.globals:  # a loop: a comprehension would be one more call
+        if name in namespace:
+            used[name] = namespace[name]
     closure = func.__closure__
     cells = None if closure is None else _closure_values(pickler, closure)
     defaults, kwdefaults = func.__defaults__, func.__kwdefaults__
     imports = module_attributes = None
-    if used or cells or defaults or kwdefaults:
-        held = [v for v in (*used.values(), *(cells or ()), *(defaults or ()),
-                            *(kwdefaults.values() if kwdefaults else ())) if type(v) is _MODULE_TYPE]
-        if held:
-            stand_ins, imports, module_attributes = modules.reach(pickler, held, info.names)
-            if stand_ins:  # by-value modules travel as their stand-ins
-                used, cells, defaults, kwdefaults = _swapped(
-                    stand_ins, used, cells, defaults, kwdefaults)
+    if ((used and _MODULE_TYPE in map(type, used.values()))
+            or (cells and _MODULE_TYPE in map(type, cells))
+            or (defaults and _MODULE_TYPE in map(type, defaults))
+            or (kwdefaults and _MODULE_TYPE in map(type, kwdefaults.values()))):
+        held = [value for value in (*used.values(), *(cells or ()), *(defaults or ()),
+                                    *(kwdefaults.values() if kwdefaults else ()))
+                if type(value) is _MODULE_TYPE]
+        stand_ins, imports, module_attributes = modules.reach(pickler, held, info.names)
+        if stand_ins:  # by-value modules, and packages with submodules, travel as stand-ins
+            used, cells, defaults, kwdefaults = _swapped(stand_ins, used, cells, defaults, kwdefaults)
     if used:
-        used = _not_shipped_yet(pickler, namespace, used)
-        if fresh and type(base) is dict:
-            used = _into_base(base, used)
+        shipped = pickler.shipped_globals.get(id(namespace))
+        if shipped is None:
+            pickler.shipped_globals[id(namespace)] = dict(used)
+            if fresh and type(base) is dict:
+                used = _into_base(base, used)
+        else:  # those that a function pickled before from the same module did not carry
+            new = {}
+            for name, value in used.items():
+                if shipped.get(name, _ABSENT) is not value:
+                    shipped[name] = new[name] = value
+            used = new
     # Set with setattr: what rebuilding does not give the function by itself.
     attributes = {}
     if defaults is not None:
@@ -358,7 +378,7 @@ def reduce_function(pickler, func):
         attributes[_QUALNAME] = private(func.__qualname__)
     if func.__module__ != namespace.get("__name__"):
         attributes[_MODULE] = _private_or_none(func.__module__)
-    if getattr(func, "__type_params__", None):
+    if _HAS_TYPE_PARAMS and func.__type_params__:
         attributes[_TYPE_PARAMS] = func.__type_params__
     name = None if func.__name__ == info.name else private(func.__name__)
     args = (code, base, name) if closure is None else (code, base, name, None, closure)
@@ -379,20 +399,6 @@ def reduce_function(pickler, func):
     if func.__dict__:
         state[_DICT] = func.__dict__
     return FUNCTION_TYPE, args, state, None, None, RESTORE_FUNCTION
-
-
-def _not_shipped_yet(pickler, namespace, used):
-    """The globals in ``used`` that no function pickled before from ``namespace`` carried with the
-    same value: they share the rebuilt globals dict, which has them already."""
-    shipped = pickler.shipped_globals.get(id(namespace))
-    if shipped is None:
-        pickler.shipped_globals[id(namespace)] = dict(used)
-        return used
-    new = {}
-    for name, value in used.items():
-        if shipped.get(name, _ABSENT) is not value:
-            shipped[name] = new[name] = value
-    return new
 
 
 def _into_base(base, used):

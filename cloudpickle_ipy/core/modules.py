@@ -73,7 +73,8 @@ class ModuleSubset:
 
 def reach(pickler, modules, attribute_names):
     """What loading a function needs of the modules it holds (``modules``, from its globals and
-    closure) and reaches through the attributes its code names (``attribute_names``, in order).
+    closure) and reaches through the attributes its code names (``attribute_names``, a dict used
+    as an ordered set).
 
     The code may reach loaded submodules of importable modules (``xml.etree`` for a global ``xml``
     and the attribute ``etree``), which importing the module does not import. A top-level package
@@ -88,12 +89,13 @@ def reach(pickler, modules, attribute_names):
     stand_ins, imports, attributes = {}, [], []
     seen = set()
     pending = list(modules)
-    while pending:
-        module = pending.pop(0)
+    for module in pending:  # by-value modules add the modules they hold as they are met
         if id(module) in seen:
             continue
         seen.add(id(module))
         if module_travels_by_reference(module):
+            if "__path__" not in vars(module):  # not a package: no submodules
+                continue
             reached = []
             _loaded_submodules(module, attribute_names, reached)
             stand_in = _package_import(pickler, module, reached) if reached else None
@@ -146,15 +148,20 @@ def _package_import(pickler, package, submodules):
 
 
 def _loaded_submodules(module, attribute_names, found):
-    """Collect the importable loaded submodules of ``module`` named by ``attribute_names``: the
-    import system sets each as an attribute of its package, so only module attributes are asked.
-    A module that the package itself set under another name (``os.path`` is ``posixpath``) comes
-    with the package."""
+    """Collect the importable loaded submodules of ``module`` named by ``attribute_names``, in
+    their order: the import system sets each as an attribute of its package, so only module
+    attributes are asked. A module that the package itself set under another name (``os.path`` is
+    ``posixpath``) comes with the package."""
     namespace = vars(module)
-    for name in attribute_names:
-        submodule = namespace.get(name)
-        if type(submodule) is types.ModuleType and submodule not in found and \
-                submodule.__name__ == f"{module.__name__}.{name}" and \
+    if "__path__" not in namespace:  # not a package: no submodules
+        return
+    named = [name for name in namespace.keys() & attribute_names.keys()
+             if type(namespace[name]) is types.ModuleType]
+    if not named:
+        return
+    for name in [name for name in attribute_names if name in named]:
+        submodule = namespace[name]
+        if submodule not in found and submodule.__name__ == f"{module.__name__}.{name}" and \
                 module_travels_by_reference(submodule):
             found.append(submodule)
             _loaded_submodules(submodule, attribute_names, found)

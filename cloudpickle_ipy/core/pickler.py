@@ -22,6 +22,7 @@ from . import (
     locate,
     modules,
     plain,
+    references,
     sentinels,
     stdlib,
     typevars,
@@ -34,7 +35,7 @@ DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 # How each kind of object travels, by exact type; each module contributes its own kinds.
 _REDUCERS = {**functions.REDUCERS, **classes.REDUCERS, **descriptors.REDUCERS, **modules.REDUCERS,
-             **stdlib.REDUCERS, **typevars.REDUCERS, **decorated.REDUCERS}
+             **stdlib.REDUCERS, **typevars.REDUCERS, **decorated.REDUCERS, **references.REDUCERS}
 
 # Kinds from modules too costly to import here: their reducers join once the user has imported them
 # (before that, none of their objects can exist).
@@ -83,7 +84,7 @@ class Pickler(pickle.Pickler):
             _add_reducers_of_imported_modules()
         self._new_payload()
         self.plain_kinds = {}  # class -> whether its instances pickle plainly (see instances)
-        self.reduce_plain = instances.reducer(_not_implemented) if protocol >= 2 else None
+        self.reduce_plain = _REDUCE_PLAIN if protocol >= 2 else None
 
     def _pickles_plainly(self, kind):
         table = getattr(self, "dispatch_table", copyreg.dispatch_table)  # a subclass may set one
@@ -153,7 +154,10 @@ def dumps(obj, protocol=None, buffer_callback=None, *, reducers=None):
         protocol = _protocol(protocol)
     if reducers is not None:
         reducers = checked_reducers(reducers)
-    if buffer_callback is None:  # a callback's side effects could not be taken back
+    # The fast path for data, unless a callback's side effects could not be taken back, or the
+    # object is a function or class: by value, it would fail there, after a table and a pickler
+    # were made for nothing; by reference, Pickler writes the same.
+    if buffer_callback is None and type(obj) not in _NOT_DATA:
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
         data = plain.dumps(obj, protocol, _REDUCERS, reducers)
@@ -164,8 +168,14 @@ def dumps(obj, protocol=None, buffer_callback=None, *, reducers=None):
     return output.getvalue()
 
 
+_NOT_DATA = frozenset({types.FunctionType, type})
+
+
 def _not_implemented(obj):
     return NotImplemented
+
+
+_REDUCE_PLAIN = instances.reducer(_not_implemented)
 
 
 def _protocol(protocol):

@@ -93,3 +93,10 @@ def reference(obj, module=None, name=None):
 
 
 IMPORT_SUBMODULE = reference(_import_submodule)
+
+
+def reduce_stand_in(pickler, stand_in):
+    return stand_in.reduced
+
+
+REDUCERS = {Reduced: reduce_stand_in, Reference: reduce_stand_in}
