@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench_corpus import CASES, Case, Corpus, Point, _count
 from bench_peers import PROTOCOL
-from compare_picklers import _best_of, _calls_per_round, git_revision, machine, report_header
+from compare_picklers import _calls_per_round, _timed, git_revision, machine, report_header
 
 HERE = Path(__file__).resolve().parent
 MODES = ["none", "none again", "per call", "registered"]
@@ -68,8 +68,9 @@ def worker(mode, scale, only):
             core.register_pickle_by_value(corpus.by_value_module)
         try:
             run = partial(_dumps_all, core.dumps, corpus.objects, corpus.out_of_band, reducers)
-            seconds, _ = _best_of(run, 1, keep=False)
-            times[case.name], _ = _best_of(run, _calls_per_round(seconds), keep=False)
+            seconds, _ = _timed(run, keep=False)
+            times[case.name] = min(_timed(run, keep=False)[0]
+                                   for _ in range(_calls_per_round(seconds)))
         finally:
             if corpus.by_value_module is not None:
                 core.unregister_pickle_by_value(corpus.by_value_module)

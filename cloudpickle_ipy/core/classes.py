@@ -21,6 +21,7 @@ import weakref
 
 from . import identity
 from .names import SortedSet, private, private_constants, private_keys
+from .references import reference
 from .registry import travels_by_reference
 from .sources import portable_filename
 
@@ -94,7 +95,7 @@ def reduce_class(pickler, cls):
             extras[_ABC_REGISTERED] = registered
     args = (type(cls), private(cls.__name__), _bases(cls), skeleton,
             identity.tracking_id(cls, _fingerprint))
-    return _rebuild_class, args, (attributes, extras), None, None, _restore_class
+    return REBUILD_CLASS, args, (attributes, extras), None, None, RESTORE_CLASS
 
 
 # Attributes that hold names (the class statement's, or those its decorator or metaclass made from
@@ -209,4 +210,5 @@ def _try_delattr(cls, name):
         pass
 
 
+REBUILD_CLASS, RESTORE_CLASS = reference(_rebuild_class), reference(_restore_class)
 REDUCERS = {type: reduce_class}

@@ -8,6 +8,7 @@ the default implementation with every registered one.
 """
 import functools
 
+from .references import reference
 from .registry import travels_by_reference
 
 _LRU_CACHE_WRAPPER = type(functools.lru_cache()(len))
@@ -18,7 +19,7 @@ def reduce_lru_cache(pickler, wrapper):
     if travels_by_reference(wrapper, wrapper.__module__, wrapper.__qualname__):
         return NotImplemented
     parameters = wrapper.cache_parameters()
-    return (_rebuild_lru_cache, (wrapper.__wrapped__, parameters["maxsize"], parameters["typed"]),
+    return (REBUILD_LRU_CACHE, (wrapper.__wrapped__, parameters["maxsize"], parameters["typed"]),
             _extra_attributes(wrapper))
 
 
@@ -30,7 +31,7 @@ def reduce_singledispatch(pickler, dispatcher):
     """Called by ``functions.reduce_function`` for a function made by ``singledispatch``."""
     registry = dispatcher.registry
     implementations = tuple((cls, func) for cls, func in registry.items() if cls is not object)
-    return (_rebuild_singledispatch, (registry[object], implementations),
+    return (REBUILD_SINGLEDISPATCH, (registry[object], implementations),
             _extra_attributes(dispatcher))
 
 
@@ -55,4 +56,6 @@ def _extra_attributes(wrapper):
     return extra or None
 
 
+REBUILD_LRU_CACHE = reference(_rebuild_lru_cache)
+REBUILD_SINGLEDISPATCH = reference(_rebuild_singledispatch)
 REDUCERS = {_LRU_CACHE_WRAPPER: reduce_lru_cache}

@@ -4,17 +4,19 @@ deprecated abstract variants of the three), and the functools descriptors that p
 import abc
 import functools
 
+from .references import reference
+
 
 def reduce_method_wrapper(pickler, method):
-    return type(method), (method.__func__,)
+    return _TYPES[type(method)], (method.__func__,)
 
 
 def reduce_property(pickler, prop):
-    return type(prop), (prop.fget, prop.fset, prop.fdel, prop.__doc__)
+    return _TYPES[type(prop)], (prop.fget, prop.fset, prop.fdel, prop.__doc__)
 
 
 def reduce_cached_property(pickler, prop):
-    return _rebuild_cached_property, (prop.func, prop.attrname, prop.__doc__)
+    return REBUILD_CACHED_PROPERTY, (prop.func, prop.attrname, prop.__doc__)
 
 
 def _rebuild_cached_property(func, attrname, doc):
@@ -27,7 +29,7 @@ def reduce_singledispatchmethod(pickler, method):
     """Its registry travels; the dispatch cache is rebuilt empty on first call."""
     registry = method.dispatcher.registry
     others = tuple((cls, func) for cls, func in registry.items() if cls is not object)
-    return _rebuild_singledispatchmethod, (method.func, others)
+    return REBUILD_SINGLEDISPATCHMETHOD, (method.func, others)
 
 
 def _rebuild_singledispatchmethod(default, registrations):
@@ -37,6 +39,11 @@ def _rebuild_singledispatchmethod(default, registrations):
     return method
 
 
+_TYPES = {kind: reference(kind) for kind in (
+    classmethod, staticmethod, property, abc.abstractclassmethod, abc.abstractstaticmethod,
+    abc.abstractproperty)}
+REBUILD_CACHED_PROPERTY = reference(_rebuild_cached_property)
+REBUILD_SINGLEDISPATCHMETHOD = reference(_rebuild_singledispatchmethod)
 REDUCERS = {
     classmethod: reduce_method_wrapper,
     staticmethod: reduce_method_wrapper,

@@ -10,6 +10,8 @@ Classes that pickle their exceptions their own way (their own ``__reduce__``) ke
 import copyreg
 import types
 
+from .references import reference
+
 _OBJECT_REDUCE_EX = object.__reduce_ex__
 _HEAPTYPE = 1 << 9
 
@@ -23,7 +25,7 @@ def reduce_exception(pickler, exc):
     func, args, *rest = exc.__reduce__()
     if func is not cls:
         return NotImplemented
-    return (_rebuild_exception, (cls, args), *rest)
+    return (REBUILD_EXCEPTION, (cls, args), *rest)
 
 
 def rebuilt_without_init(cls):
@@ -43,3 +45,6 @@ def _rebuild_exception(cls, args):
             exc = base.__new__(cls, *args)
             base.__init__(exc, *args)
             return exc
+
+
+REBUILD_EXCEPTION = reference(_rebuild_exception)

@@ -13,8 +13,9 @@ import pickle
 import reprlib
 import types
 
-from .classes import _rebuild_class
-from .functions import _rebuild_function
+from .classes import REBUILD_CLASS
+from .functions import FUNCTION_TYPE, RESTORE_FUNCTION
+from .references import Reference
 
 # Objects visited before giving up (about a second of walking): an error in a huge structure must
 # not turn into a long hang.
@@ -29,9 +30,10 @@ _SINGLETON_TYPES = (type(None), type(NotImplemented), type(...))
 
 # How the arguments of our own reconstructors read as attributes of the object they rebuild.
 _ARG_STEPS = {
-    _rebuild_function: (".__code__", ".__globals__", ".__name__", ".__closure__"),
-    _rebuild_class: (".__class__", ".__name__", ".__bases__", ".<namespace>", ".<class id>"),
+    FUNCTION_TYPE: (".__code__", ".__globals__", ".__name__", ".<argdefs>", ".__closure__"),
+    REBUILD_CLASS: (".__class__", ".__name__", ".__bases__", ".<namespace>", ".<class id>"),
 }
+_WITH_STEPS = (types.FunctionType, Reference)
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 40
@@ -191,7 +193,7 @@ def _reduction_steps(obj, func, args, state, listitems, dictitems, setter, newob
         yield ".__class__", args[0]
     else:
         yield (".__class__" if func is type(obj) else ".<reconstructor>"), func
-    steps = _ARG_STEPS.get(func) if isinstance(func, types.FunctionType) else None
+    steps = _ARG_STEPS.get(func) if type(func) in _WITH_STEPS else None
     for i in range(1 if newobj else 0, len(args)):
         yield (steps[i] if steps else f".<arg {i}>"), args[i]
     if listitems is not None:
@@ -203,7 +205,7 @@ def _reduction_steps(obj, func, args, state, listitems, dictitems, setter, newob
         yield ".<state setter>", setter
     if state is None:
         return
-    if func is _rebuild_function:
+    if setter is RESTORE_FUNCTION:
         yield from _function_state(obj, state)
     elif isinstance(state, dict):
         yield from _attribute_parts(state)

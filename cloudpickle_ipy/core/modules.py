@@ -8,11 +8,10 @@ the function's code names, added by each function that reaches it: the module's 
 may be anything, such as a lock or a connection the function never touches.
 """
 import builtins
-import importlib
-import sys
 import types
 
 from .names import private
+from .references import Reduced, import_of, import_through, reference
 from .registry import module_travels_by_reference
 
 # Import machinery of the pickling process, and builtins that the loading side has its own of.
@@ -20,15 +19,17 @@ _NOT_SHIPPED = frozenset({"__builtins__", "__loader__", "__spec__", "__cached__"
 
 
 def reduce_module(pickler, module):
+    """An importable module travels as its import (see ``references``; payloads written before
+    name ``importlib.import_module``), any other as a new module with the attributes it has."""
     name = private(module.__name__)
     if module_travels_by_reference(module):
-        return importlib.import_module, (name,)
+        return import_of(name)
     namespace = vars(module)
     if pickler is not None:
         pickler.globals_bases.setdefault(id(namespace), ModuleNamespace(module))
         pickler.module_subsets.setdefault(id(module), module)  # it has every attribute already
     state = {private(k): v for k, v in namespace.items() if k not in _NOT_SHIPPED}
-    return _rebuild_module, (name,), state, None, None, _restore_module
+    return REBUILD_MODULE, (name,), state, None, None, RESTORE_MODULE
 
 
 def _rebuild_module(name):
@@ -42,6 +43,9 @@ def _restore_module(module, state):
     return module
 
 
+REBUILD_MODULE, RESTORE_MODULE, _VARS = map(reference, (_rebuild_module, _restore_module, vars))
+
+
 class ModuleNamespace:
     """Stands for the dict of a module that the same payload rebuilds: the globals of its functions."""
 
@@ -51,7 +55,7 @@ class ModuleNamespace:
         self.module = module
 
     def __reduce__(self):
-        return vars, (self.module,)
+        return _VARS, (self.module,)
 
 
 class ModuleSubset:
@@ -64,28 +68,41 @@ class ModuleSubset:
         self.name = name
 
     def __reduce__(self):
-        return _rebuild_module, (self.name,)
+        return REBUILD_MODULE, (self.name,)
 
 
 def reach(pickler, modules, attribute_names):
     """What loading a function needs of the modules it holds (``modules``, from its globals and
-    closure) and reaches through the attributes its code names (``attribute_names``, in order).
+    closure) and reaches through the attributes its code names (``attribute_names``, a dict used
+    as an ordered set).
 
-    Returns ``(stand_ins, imports, attributes)``: ``stand_ins`` maps the id of each by-value module to
-    what travels in its place, ``imports`` lists the loaded submodules of importable modules that the
-    code reaches (``xml.etree`` for a global ``xml`` and the attribute ``etree``: importing ``xml``
-    does not import it), and ``attributes`` pairs each stand-in with the attributes the code names.
+    The code may reach loaded submodules of importable modules (``xml.etree`` for a global ``xml``
+    and the attribute ``etree``), which importing the module does not import. A top-level package
+    whose reached submodules are one chain travels as the import of the last (``__import__("a.b.c")``
+    imports ``a.b`` and ``a.b.c`` and gives ``a``); other such submodules are imported separately.
+
+    Returns ``(stand_ins, imports, attributes)``: ``stand_ins`` maps the id of each module that
+    travels as something else (a by-value module, a package with its submodules) to what travels in
+    its place, ``imports`` lists the submodules to import separately, and ``attributes`` pairs each
+    by-value module's stand-in with the attributes the code names.
     """
     stand_ins, imports, attributes = {}, [], []
     seen = set()
     pending = list(modules)
-    while pending:
-        module = pending.pop(0)
+    for module in pending:  # by-value modules add the modules they hold as they are met
         if id(module) in seen:
             continue
         seen.add(id(module))
         if module_travels_by_reference(module):
-            _loaded_submodules(module, attribute_names, imports)
+            if "__path__" not in vars(module):  # not a package: no submodules
+                continue
+            reached = []
+            _loaded_submodules(module, attribute_names, reached)
+            stand_in = _package_import(pickler, module, reached) if reached else None
+            if stand_in is not None:
+                stand_ins[id(module)] = stand_in
+            else:
+                imports += [submodule for submodule in reached if submodule not in imports]
             continue
         stand_in = stand_ins[id(module)] = _stand_in(pickler, module)
         namespace = vars(module)
@@ -114,12 +131,37 @@ def _stand_in(pickler, module):
     return stand_in
 
 
+def _package_import(pickler, package, submodules):
+    """The stand-in for ``package`` that imports ``submodules`` as it loads, if ``package`` is a
+    top-level package and ``submodules`` one chain of its descendants; else None."""
+    name = package.__name__
+    if "." in name:
+        return None
+    for submodule in submodules:
+        if submodule.__name__.rpartition(".")[0] != name:
+            return None
+        name = submodule.__name__
+    stand_in = pickler.package_imports.get(name)
+    if stand_in is None:
+        stand_in = pickler.package_imports[name] = Reduced(import_through(private(name)))
+    return stand_in
+
+
 def _loaded_submodules(module, attribute_names, found):
-    """Collect the importable loaded submodules of ``module`` named by ``attribute_names``."""
-    prefix = module.__name__ + "."
-    for name in attribute_names:
-        submodule = sys.modules.get(prefix + name)
-        if submodule is not None and submodule not in found and \
+    """Collect the importable loaded submodules of ``module`` named by ``attribute_names``, in
+    their order: the import system sets each as an attribute of its package, so only module
+    attributes are asked. A module that the package itself set under another name (``os.path`` is
+    ``posixpath``) comes with the package."""
+    namespace = vars(module)
+    if "__path__" not in namespace:  # not a package: no submodules
+        return
+    named = [name for name in namespace.keys() & attribute_names.keys()
+             if type(namespace[name]) is types.ModuleType]
+    if not named:
+        return
+    for name in [name for name in attribute_names if name in named]:
+        submodule = namespace[name]
+        if submodule not in found and submodule.__name__ == f"{module.__name__}.{name}" and \
                 module_travels_by_reference(submodule):
             found.append(submodule)
             _loaded_submodules(submodule, attribute_names, found)

@@ -1,12 +1,14 @@
 """The Pickler: for each object the C pickler cannot handle alone, decide how it travels.
 
-``reducer_override`` runs for every such object, so it is one dict lookup on the object's type and
-an ``isinstance`` check for metaclasses; everything else is left to the C pickler.
+``reducer_override`` runs for every such object, so it is one dict lookup on the object's type, a
+second (per pickler) for instances of classes that pickle plainly (see ``instances``: reduced here
+for less than the C pickler's own way costs) and ``isinstance`` checks for classes and exceptions;
+everything else is left to the C pickler.
 
 Reducers of the user's go into that dict (``register``) or a copy of it (``reducers=``, for one
 call), so they win over ours for their type and cost nothing for the others.
 """
-import io
+import copyreg
 import pickle
 import sys
 import types
@@ -16,9 +18,11 @@ from . import (
     decorated,
     descriptors,
     functions,
+    instances,
     locate,
     modules,
     plain,
+    references,
     sentinels,
     stdlib,
     typevars,
@@ -31,7 +35,7 @@ DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 # How each kind of object travels, by exact type; each module contributes its own kinds.
 _REDUCERS = {**functions.REDUCERS, **classes.REDUCERS, **descriptors.REDUCERS, **modules.REDUCERS,
-             **stdlib.REDUCERS, **typevars.REDUCERS, **decorated.REDUCERS}
+             **stdlib.REDUCERS, **typevars.REDUCERS, **decorated.REDUCERS, **references.REDUCERS}
 
 # Kinds from modules too costly to import here: their reducers join once the user has imported them
 # (before that, none of their objects can exist).
@@ -48,9 +52,15 @@ def _reducer_override_for(reducers):
     find = reducers.get  # bound once: the lookup below runs per object
 
     def reducer_override(self, obj):
-        reduce = find(type(obj))
+        kind = type(obj)
+        reduce = find(kind)
         if reduce is not None:
             return reduce(self, obj)
+        plain = self.plain_kinds.get(kind)
+        if plain is None:
+            plain = self.plain_kinds[kind] = self._pickles_plainly(kind)
+        if plain:
+            return self.reduce_plain(obj)
         if isinstance(obj, type):
             return reduce_class(self, obj)
         if isinstance(obj, BaseException):
@@ -68,19 +78,40 @@ class Pickler(pickle.Pickler):
     """
 
     def __init__(self, file, protocol=None, buffer_callback=None):
-        super().__init__(file, _protocol(protocol), buffer_callback=buffer_callback)
+        protocol = _protocol(protocol)
+        super().__init__(file, protocol, buffer_callback=buffer_callback)
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
-        # Per payload: one rebuilt globals dict per module, one rebuilt cell per closure cell, each
-        # code file name as it travels (see sources), what travels for each by-value module (see
-        # modules), the type parameters of the type statements already pickled (see typevars).
+        self._new_payload()
+        self.plain_kinds = {}  # class -> whether its instances pickle plainly (see instances)
+        self.reduce_plain = _REDUCE_PLAIN if protocol >= 2 else None
+
+    def _pickles_plainly(self, kind):
+        table = getattr(self, "dispatch_table", copyreg.dispatch_table)  # a subclass may set one
+        return (self.reduce_plain is not None and kind not in table
+                and instances.pickles_plainly(kind))
+
+    def _new_payload(self):
+        """Forget what the memo held: each table below says what a payload already carries.
+
+        One rebuilt globals dict per module, and the globals it was given (see functions), how
+        each closure cell is made (see functions), each code file name as it travels (see sources),
+        what travels for each by-value module and for each package with submodules (see modules),
+        the type parameters of the type statements already pickled (see typevars).
+        """
         self.globals_bases = {}
-        self.empty_cells = {}
+        self.shipped_globals = {}
+        self.closure_cells = {}
         self.source_files = {}
         self.module_subsets = {}
+        self.package_imports = {}
         self.alias_params = {}
 
     reducer_override = _reducer_override_for(_REDUCERS)
+
+    def clear_memo(self):
+        super().clear_memo()
+        self._new_payload()
 
     def dump(self, obj):
         try:
@@ -92,6 +123,7 @@ class Pickler(pickle.Pickler):
                 f"interpreter's recursion limit allows: flatten the structure, or raise the "
                 f"limit with sys.setrecursionlimit where it applies") from e
         except Exception as e:
+            self._new_payload()  # walked again from the start, as a payload of its own
             located = locate.annotate(self, obj, e)
             if located is None:
                 raise
@@ -118,26 +150,42 @@ def dumps(obj, protocol=None, buffer_callback=None, *, reducers=None):
     """
     if protocol is None:
         protocol = DEFAULT_PROTOCOL
-    elif isinstance(protocol, dict):
-        _protocol(protocol)  # refuses it
+    elif type(protocol) is not int or protocol < 0:
+        protocol = _protocol(protocol)
     if reducers is not None:
         reducers = checked_reducers(reducers)
-    if buffer_callback is None:  # a callback's side effects could not be taken back
+    # The fast path for data, unless a callback's side effects could not be taken back, or the
+    # object is a function or class: by value, it would fail there, after a table and a pickler
+    # were made for nothing; by reference, Pickler writes the same.
+    if buffer_callback is None and type(obj) not in _NOT_DATA:
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
         data = plain.dumps(obj, protocol, _REDUCERS, reducers)
         if data is not None:
             return data
-    with io.BytesIO() as file:
-        _pickler(file, protocol, buffer_callback, reducers).dump(obj)
-        return file.getvalue()
+    output = plain.Output()
+    _pickler(output, protocol, buffer_callback, reducers).dump(obj)
+    return output.getvalue()
+
+
+_NOT_DATA = frozenset({types.FunctionType, type})
+
+
+def _not_implemented(obj):
+    return NotImplemented
+
+
+_REDUCE_PLAIN = instances.reducer(_not_implemented)
 
 
 def _protocol(protocol):
+    """The protocol pickle would use for ``protocol`` (a negative one is the highest)."""
     if protocol is None:
         return DEFAULT_PROTOCOL
     if isinstance(protocol, dict):  # loky's order, dumps(obj, reducers)
         raise TypeError("protocol must be an int, not a dict: pass reducers as reducers=")
+    if type(protocol) is int and protocol < 0:
+        return pickle.HIGHEST_PROTOCOL
     return protocol
 
 

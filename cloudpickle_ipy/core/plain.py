@@ -16,12 +16,12 @@ for functions, it dumps with builtins that refuse every import: any reference by
 """
 import builtins
 import copyreg
-import io
 import operator
 import pickle
 import types
 
 from .exceptions import rebuilt_without_init, reduce_exception
+from .instances import pickles_plainly, reducer
 from .registry import INTERACTIVE_MODULES, is_registered_by_value
 from .user_reducers import REGISTERED
 
@@ -67,23 +67,36 @@ def dumps(obj, protocol, reducers, call_reducers):
     entries, refuse_names = made[2], made[3]
     if call_reducers:
         refuse_names = refuse_names or not _SAVED_BY_NAME.isdisjoint(call_reducers)
-    with io.BytesIO() as file:
-        pickler = pickle.Pickler(file, protocol)
-        pickler.dispatch_table = _DispatchTable(protocol, entries, call_reducers)
-        try:
-            if refuse_names:
-                _dump_importing_nothing(pickler, obj)
-            else:
-                pickler.dump(obj)
-        except Exception:
-            return None
-        return file.getvalue()
+    output = Output()
+    pickler = pickle.Pickler(output, protocol)
+    pickler.dispatch_table = _DispatchTable(protocol, entries, call_reducers)
+    try:
+        if refuse_names:
+            _dump_importing_nothing(pickler, obj)
+        else:
+            pickler.dump(obj)
+    except Exception:
+        return None
+    return output.getvalue()
+
+
+class Output(list):
+    """What the C pickler writes, as one bytes object. The pickler hands over each frame (64 KiB)
+    as the bytes object it built, which the list keeps as it is; joining them copies each byte once,
+    into one buffer of the right size, and returns a payload of one frame itself. (A BytesIO grows
+    by an eighth at a time: where its buffer cannot grow in place, it copies it again and again.)"""
+
+    __slots__ = ()
+    write = list.append
+
+    def getvalue(self):
+        return b"".join(self)
 
 
 class _DispatchTable(dict):
     """copyreg's reducers, ours and the user's; a type with none gets, when first met, what pickle
-    would do without a table, so that the C pickler never has to raise and clear a KeyError per
-    object."""
+    would do without a table (by way of ``instances`` for a class that pickles plainly), so that
+    the C pickler never has to raise and clear a KeyError per object."""
 
     def __init__(self, protocol, entries, call_reducers):
         super().__init__(copyreg.dispatch_table)
@@ -91,12 +104,15 @@ class _DispatchTable(dict):
         if call_reducers:
             self.update(call_reducers)
         self._reduce_ex = operator.methodcaller("__reduce_ex__", protocol)
+        self._reduce_plain = reducer(self._reduce_ex) if protocol >= 2 else None
 
     def __missing__(self, kind):
         if issubclass(kind, type):
             reduce = _by_name
         elif issubclass(kind, BaseException) and rebuilt_without_init(kind):
             reduce = _reduce_exception_alone
+        elif self._reduce_plain is not None and pickles_plainly(kind):
+            reduce = self._reduce_plain
         else:
             reduce = self._reduce_ex
         self[kind] = reduce

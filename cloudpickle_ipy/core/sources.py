@@ -14,6 +14,8 @@ import linecache
 import os
 import re
 
+from .references import reference
+
 
 def portable_filename(filename):
     """``filename`` without the folder named after this process (``/tmp/ipykernel_123/4.py`` becomes
@@ -57,7 +59,7 @@ class SourceFile:
         self.name, self.lines = name, lines
 
     def __reduce__(self):
-        return _register_source, (self.name, self.lines)
+        return REGISTER_SOURCE, (self.name, self.lines)
 
 
 def source_file(filename):
@@ -73,3 +75,6 @@ def _register_source(name, lines):
     # mtime None: linecache.checkcache keeps the entry (there is no file to compare it with).
     linecache.cache[name] = (sum(map(len, lines)), None, list(lines), name)
     return name
+
+
+REGISTER_SOURCE = reference(_register_source)
