@@ -14,8 +14,9 @@ by a finder placed first on ``sys.meta_path``. Then plain ``client.submit(mylib.
 Dask's own small by-reference pickles, and the sources travel once per edit, not once per task.
 The scheduler keeps the worker plugin and gives it to workers that join later.
 
-A sync sends the whole state whenever a source changed: the scheduler's plugin is replaced first,
-then the workers' (``register_plugin`` returns once every worker has applied it). A worker applies
+A sync sends the whole state whenever a source changed: the scheduler's plugin and the workers' are
+replaced at the same time, and the sync returns once both are (``register_plugin`` returns once
+every worker has applied it). A worker applies
 it in one step of its event loop: a package with any changed module is dropped from ``sys.modules``
 as a whole and its new sources replace the old in one assignment, before any later task is
 deserialized there. So the tasks submitted after a sync run the new code on every worker, and none
@@ -50,6 +51,7 @@ import time
 import types
 import uuid
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, SimpleQueue
 
 from dask.tokenize import normalize_object, normalize_token
@@ -166,14 +168,17 @@ def sync(client):
 
 
 def _register(client, modules, address):
-    """Replace the plugins of the cluster at ``address`` by ones carrying ``modules``."""
+    """Replace the plugins of the cluster at ``address`` by ones carrying ``modules``: the
+    workers' (in a thread) while the scheduler's is replaced, both done on return."""
     try:
-        try:  # replaced, not overwritten: the scheduler warns on a plugin name it already has
-            client.unregister_scheduler_plugin(dask_worker.NAME)
-        except ValueError:
-            pass
-        client.register_plugin(_ShippedSchedulerModules(modules, PROCESS))
-        client.register_plugin(_ShippedWorkerModules(modules, PROCESS))
+        with ThreadPoolExecutor(1) as pool:
+            workers = pool.submit(client.register_plugin, _ShippedWorkerModules(modules, PROCESS))
+            try:  # replaced, not overwritten: the scheduler warns on a plugin name it already has
+                client.unregister_scheduler_plugin(dask_worker.NAME)
+            except ValueError:
+                pass
+            client.register_plugin(_ShippedSchedulerModules(modules, PROCESS))
+            workers.result()
     except Exception as exc:
         message = str(exc)
         if message.startswith("the worker "):  # refused by a worker: its one line says why
