@@ -238,6 +238,20 @@ def test_a_200_mb_array_pushed_and_pulled_in_parts(target):
     target.run("del big")
 
 
+def test_a_large_binary_message_goes_as_frames_of_one_message():
+    """What the client hands the websocket library: slices of the message covering it in order
+    (sent as one fragmented message, which the server reassembles), never a copy; text as it is."""
+    from cloudpickle_ipy.ship.channels.websocket import FRAME, _frames
+
+    data = bytes(range(256)) * (3 * FRAME // 256 + 5)
+    frames = _frames(data)
+    assert [len(f) for f in frames] == [FRAME] * 3 + [len(data) - 3 * FRAME]
+    assert all(f.obj is data for f in frames) and b"".join(frames) == data
+    assert _frames(data[:FRAME]) == data[:FRAME]  # one frame: as it is
+    text = "x" * (2 * FRAME)
+    assert _frames(text) is text
+
+
 def test_a_kernel_on_another_python_is_refused_before_anything_is_sent(server):
     found = pyenv_interpreters()
     others = [v for v in PREFERRED if v in found and v != HERE]

@@ -44,6 +44,10 @@ V1 = "v1.kernel.websocket.jupyter.org"
 # Jupyter Server in front of a gateway applies too: parts leave room for the message around them.
 MAX_MESSAGE = 10 * 1024 * 1024
 PART_SIZE = {"v1": 8 << 20, "binary": 8 << 20, "text": 6 << 20}  # base64: 4/3 of it
+# A larger binary message goes as frames of this size (one message, fragmented): the client masks
+# and copies each frame it sends into new buffers, and small ones are reused memory, not fresh
+# pages to fault in (a 256 MiB push: half the client's CPU time).
+FRAME = 1 << 20
 RECONNECT = 10  # seconds to open a dropped websocket again
 _REST_TIMEOUT = 30
 _ALIVE_EVERY = 1.0  # seconds between two looks at the kernel's REST model
@@ -306,7 +310,7 @@ class WebSocketChannel(Channel):
             if self._closed:
                 raise TargetError(f"the websocket to {self.server.base} is closed")
             try:
-                self._ws.send(data)
+                self._ws.send(_frames(data))
                 break
             except ConnectionClosed:
                 if attempt == 2:
@@ -477,6 +481,15 @@ def open_url(url, *, kernel_name=None, timeout=60, say=print):
 
 def _json(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _frames(data):
+    """``data`` as the websocket client should send it: a binary message larger than ``FRAME``
+    as slices of it (sent as the fragments of one message), anything else as it is."""
+    if isinstance(data, str) or len(data) <= FRAME:
+        return data
+    view = memoryview(data)
+    return [view[at:at + FRAME] for at in range(0, len(view), FRAME)]
 
 
 def _encode(mode, channel, msg, buffers):
