@@ -144,7 +144,7 @@ def sign(key, header, frames, chunk=CHUNK, known=None, cover=ALL):
         raise EnvelopeError("no key: the kernel connection is unsigned (empty key), so payloads "
                             "cannot be authenticated; refusing to seal or open them")
     views = [memoryview(frame).cast("B") for frame in frames]
-    signed = len(views) if cover == ALL else 1  # the frames whose bytes are in M
+    signed = signed_frames(cover, len(views))
     known = known if known is not None and chunk == CHUNK else {}
     todo = [view for i, view in enumerate(views[:signed]) if i not in known]
     hashed = iter(_digests([view[at:at + chunk] for view in todo
@@ -161,6 +161,11 @@ def sign(key, header, frames, chunk=CHUNK, known=None, cover=ALL):
         else:
             mac.update(b"".join(next(hashed) for _ in range(-(-view.nbytes // chunk))))
     return mac.digest()
+
+
+def signed_frames(cover, count):
+    """How many of a body's ``count`` frames (the pickle first) have their bytes in ``M``."""
+    return count if cover == ALL else 1
 
 
 def chunk_digests(view, chunk=CHUNK):

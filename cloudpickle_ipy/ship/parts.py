@@ -13,7 +13,7 @@ twice. Parts may only arrive in order (one client's messages do, on every
 channel).
 Standard library only: the agent uses it inside the kernel.
 """
-from .envelope import ALL, CHUNK, COVERS, chunk_digests
+from .envelope import ALL, CHUNK, COVERS, chunk_digests, signed_frames
 
 # Envelopes of at least this many bytes travel in parts (and a request's body ahead of its
 # signature: see .agent); smaller ones in one message.
@@ -68,7 +68,7 @@ class Assembly:
         if cover not in COVERS:
             raise ValueError(f"malformed part: cover {cover!r}")
         self.lengths = lengths
-        self.hashed = len(lengths) if cover == ALL else 1  # frames whose bytes are signed
+        self.hashed = signed_frames(cover, len(lengths))
         self.total = sum(lengths)
         self.done = 0
         self._frames = [None] * len(lengths)
