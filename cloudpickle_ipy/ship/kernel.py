@@ -48,9 +48,9 @@ from .sources import SourceTracker
 AGENT_MODULE = "cloudpickle_ipy.ship.agent"
 _SLICE = 0.2  # seconds between liveness checks while nothing arrives
 _STOP_ANSWER = 5  # seconds for the agent to answer a stop request (its control thread answers)
-# Seconds a request's reply may trail its idle status (they travel on two sockets): after that,
-# no reply is coming (the kernel has no agent, and no handler for the request).
-_REPLY_AFTER_IDLE = 1.0
+# Seconds a request's reply may trail its idle status (they travel on two sockets, and a large one
+# takes long) before the kernel is asked whether one is coming (_Exchange.probe).
+_PROBE_AFTER_IDLE = 0.25
 _START_ATTEMPT = 10  # seconds an agent's start in a restarted kernel waits before trying again
 
 
@@ -64,7 +64,8 @@ class KernelTarget(Target):
     as it arrives (:mod:`.relay`; by default its text, to ``sys.stdout`` and ``sys.stderr``).
     ``progress``, when set, is called as ``progress(direction, done, total)`` (``"push"`` or
     ``"pull"``, bytes) each time a part of a large transfer arrives at the other side, and with
-    ``done=0`` when a push starts.
+    ``done=0`` when a push starts; its ``close()``, if it has one, when a request ends (a failed
+    one may end half-way through a transfer).
     """
 
     settle = 10
@@ -158,10 +159,14 @@ class KernelTarget(Target):
             raise KernelDied(f"the kernel of {self.name or 'the target'} is dead")
         deadline = Deadline(self.timeout if timeout is None else timeout)
         try:
-            modules, reply = self._exchange(op, args, deadline)
-        except _AgentGone:  # restarted unnoticed: nothing ran, so start the agent and resend
-            self._comm_id = None
-            modules, reply = self._exchange(op, args, deadline)
+            try:
+                modules, reply = self._exchange(op, args, deadline)
+            except _AgentGone:  # restarted unnoticed: nothing ran, so start the agent and resend
+                self._comm_id = None
+                modules, reply = self._exchange(op, args, deadline)
+        finally:
+            if hasattr(self.progress, "close"):
+                self.progress.close()
         if reply.get("loaded"):
             self.sources.sent(modules)
         if reply["ok"]:
@@ -412,14 +417,23 @@ class KernelTarget(Target):
                 raise KernelDied("the kernel died while running an earlier request")
 
     def _wait(self, exchange, deadline):
-        """Read the channel until ``exchange`` has its reply and is idle everywhere (or went idle
-        without one: a kernel that lost the agent has no handler for our requests)."""
+        """Read the channel until ``exchange`` has its reply and is idle everywhere, or went idle
+        and will get no reply: a kernel that lost the agent has no handler for our requests.
+
+        A reply may trail the idle status by seconds (a large one, a loaded machine), so time
+        alone cannot tell. A ``comm_info_request`` sent then is answered on the same socket,
+        after whatever the kernel sent for the messages it handled before it: its answer coming
+        first means that no reply is coming."""
         while exchange.pending or exchange.executed is None:
             left = deadline.left()
             if left <= 0:
                 raise deadline.timeout("")
-            if not exchange.pending and time.monotonic() > exchange.idle_at + _REPLY_AFTER_IDLE:
-                return exchange
+            if not exchange.pending:
+                if exchange.probed:
+                    return exchange
+                if exchange.probe is None and time.monotonic() > exchange.idle_at + _PROBE_AFTER_IDLE:
+                    exchange.probe = self.channel.send("shell", "comm_info_request",
+                                                       {"target_name": TARGET_NAME})
             received = self.channel.receive(left)
             if not received and not self.alive:
                 self._comm_id = None
@@ -451,7 +465,9 @@ class KernelTarget(Target):
                 self._stops[content.get("id")] = content.get("state")
             return False
         if channel == "shell":
-            if exchange is not None and (parent == exchange.exec_id or parent in exchange.parts):
+            if exchange is not None and parent == exchange.probe:
+                exchange.probed = exchange.executed is None
+            elif exchange is not None and (parent == exchange.exec_id or parent in exchange.parts):
                 if kind in (REPLY, ACK) and exchange.on_reply is not None:
                     exchange.on_reply(msg)
                 if parent == exchange.exec_id and "pieces" not in content:
@@ -503,8 +519,9 @@ class _AgentGone(KernelDied):
 
 class _Exchange:
     """One message being answered (a request, or an execute_request): what is still not idle (it,
-    and the ``parts`` of its body sent ahead), where the comm's messages and our replies go, and
-    its final reply once here."""
+    and the ``parts`` of its body sent ahead), where the comm's messages and our replies go, its
+    final reply once here, and the message asking whether that reply is coming
+    (:meth:`KernelTarget._wait`)."""
 
     def __init__(self, exec_id, parts=(), on_comm=None, on_reply=None):
         self.exec_id, self.on_comm, self.on_reply = exec_id, on_comm, on_reply
@@ -512,6 +529,8 @@ class _Exchange:
         self.pending = {*parts, exec_id}
         self.executed = None
         self.idle_at = float("inf")  # when it went idle
+        self.probe = None  # the id of the comm_info_request sent after it went idle without reply
+        self.probed = False  # that request was answered before the reply: none is coming
 
 
 class _ReplyUnpickler(pickle.Unpickler):

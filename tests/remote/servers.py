@@ -159,11 +159,12 @@ def gateway_front(folder, gateway):
 
 class Relay:
     """A TCP relay on loopback to ``port``, in a thread of this process: :meth:`cut` closes every
-    connection through it (a network drop), ``refuse`` makes it turn new ones away, and
-    :meth:`tamper` changes a byte on the way (someone on the path)."""
+    connection through it (a network drop), ``refuse`` makes it turn new ones away,
+    :meth:`tamper` changes a byte on the way (someone on the path), and ``rate`` (bytes per
+    second, ``None``: as fast as it goes) slows what the server sends (a slow link)."""
 
     def __init__(self, port):
-        self.target, self.refuse = port, False
+        self.target, self.refuse, self.rate = port, False, None
         self._tamper_at = None  # flip a bit of the byte this far ahead in what the server sends
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
@@ -199,6 +200,8 @@ class Relay:
                             self._tamper_at -= len(data)
                     dst.write(data)
                     await dst.drain()
+                    if downstream and self.rate:
+                        await asyncio.sleep(len(data) / self.rate)
             except (ConnectionError, OSError):
                 pass
             finally:

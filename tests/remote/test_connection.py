@@ -54,6 +54,29 @@ def test_a_byte_changed_on_the_way_from_a_server_is_refused(server, relay):
         assert target.call(lambda: 7) == 7
 
 
+def test_a_reply_arriving_seconds_after_the_kernel_went_idle_is_waited_for(server, relay):
+    """On a slow link the kernel's idle status (small) arrives long before a large reply: the
+    call still returns its value, and it ran once (it is not taken for a lost agent and sent
+    again)."""
+    import numpy as np
+
+    with cloudpickle_ipy.connect(f"http://127.0.0.1:{relay.port}{BASE}?token={server.token}",
+                                 timeout=120) as target:
+        target.run("import numpy as np\nruns = 0")
+        relay.rate = 8 << 20  # 8 MiB/s: the 32 MiB reply trails the idle status by 3 seconds or more
+
+        def counted():
+            import __main__  # the kernel's namespace
+            __main__.runs += 1
+            return np.ones(4 << 20)
+
+        start = time.monotonic()
+        assert np.array_equal(target.call(counted), np.ones(4 << 20))
+        assert time.monotonic() - start > 3
+        relay.rate = None
+        assert target.run("runs") == 1
+
+
 def test_a_websocket_that_cannot_be_opened_again_is_one_line(server, relay):
     target = cloudpickle_ipy.connect(f"http://127.0.0.1:{relay.port}{BASE}?token={server.token}",
                                      timeout=60)

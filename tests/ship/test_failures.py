@@ -13,8 +13,8 @@ from cloudpickle_ipy.ship import KernelDied, RemoteError, ShipError, ShipTimeout
 def test_timeout_then_stale_messages_are_ignored(kernel, capsys):
     start = time.monotonic()
     with pytest.raises(ShipTimeout, match="no answer from the kernel within 0.3 s"):
-        kernel.run("import time; time.sleep(1.5); print('late'); 'stale'", timeout=0.3)
-    assert time.monotonic() - start < 1.0
+        kernel.run("import time; time.sleep(5); print('late'); 'stale'", timeout=0.3)
+    assert time.monotonic() - start < 3  # stopped, not waited for
     # The slow one was interrupted; the next request gets its own answer, not the stale one.
     assert kernel.run("'fresh'", timeout=30) == "fresh"
     assert capsys.readouterr().out == ""  # the late output belonged to the abandoned request

@@ -130,8 +130,8 @@ def test_error_on_the_target_raises_here_with_the_target_traceback(ip):
 
 def test_timeout_gives_a_clear_error_in_time(ip):
     start = time.monotonic()
-    result, _, err = ship(ip, "import time\ntime.sleep(2)", "--timeout 0.5")
-    assert time.monotonic() - start < 1.8
+    result, _, err = ship(ip, "import time\ntime.sleep(5)", "--timeout 0.5")
+    assert time.monotonic() - start < 3.5  # stopped, not waited for
     assert isinstance(result.error_in_exec, UsageError)
     assert "no answer from the kernel within 0.5 s" in err and len(err.strip().splitlines()) == 1
 

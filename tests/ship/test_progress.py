@@ -23,10 +23,10 @@ def notebook():
     kernel = start_local()
     client = kernel.client
 
-    def run(code):
+    def run(code, status="ok"):
         messages = []
         reply = client.execute_interactive(code, timeout=120, output_hook=messages.append)
-        assert reply["content"]["status"] == "ok", reply["content"]
+        assert reply["content"]["status"] == status, reply["content"]
         return [m for m in messages if m["msg_type"] in (
             "stream", "display_data", "update_display_data", "clear_output")]
 
@@ -69,6 +69,17 @@ def test_a_short_transfer_shows_nothing(notebook):
     # 128 MiB in two parts at the default threshold: well under 2 seconds.
     notebook("%config CloudpickleIPy.progress_after = 2.0\nhalf = big[:16 << 20]")
     assert notebook("%cloudpickle_push local half") == []
+
+
+def test_a_transfer_that_fails_half_way_ends_its_bar_in_its_own_cell(notebook):
+    notebook("%config CloudpickleIPy.progress_after = 0")
+    # A deadline that passes while the array is on its way: the request is withdrawn.
+    messages = notebook("%%cloudpickle_ship --timeout 0.01 local --push big\npass", "error")
+    ((failed, lines),) = bars(messages).items()
+    assert lines[0].startswith("to local:") and "100%" not in lines[-1]
+    # Later cells never touch it again.
+    for _ in range(2):
+        assert failed not in bars(notebook("%cloudpickle_push local big"))
 
 
 def test_the_setting_turns_it_off(notebook):
