@@ -2,14 +2,18 @@
 
 Function-heavy cases build their code with ``exec`` into a dict whose ``__name__`` is ``"__main__"``,
 so every by-value pickler treats it as notebook code (pickled by value), while the standard pickle
-cannot find it by name and is reported ``n/a``. Data-heavy cases use only builtins, numpy and
-:class:`Point`, which is importable, so every pickler can do them by reference.
+cannot find it by name and is reported ``n/a``. Data-heavy cases use only builtins, the
+standard library's datetime and Decimal, numpy, and the importable :class:`Point`, :class:`Reading`
+and ``Trade``, so every pickler can do them by reference.
 
 Each builder takes the scale (1.0, or 0.1 for ``--quick``) and returns a :class:`Corpus`. A check
 receives ``load`` (which loads the pickler's payloads) so that it can decide what the process looks
 like while loading, e.g. with the by-value module hidden.
 """
+import collections
 import contextlib
+import datetime
+import decimal
 import importlib
 import os
 import sys
@@ -28,6 +32,22 @@ class Point:
 
     def __eq__(self, other):
         return type(other) is Point and vars(self) == vars(other)
+
+
+class Reading:
+    """An importable class with slots (no ``__dict__``): sent by reference, its slots as state."""
+
+    __slots__ = ("sensor", "value", "unit")
+
+    def __init__(self, sensor, value, unit):
+        self.sensor, self.value, self.unit = sensor, value, unit
+
+    def __eq__(self, other):
+        return type(other) is Reading and all(getattr(self, name) == getattr(other, name)
+                                              for name in self.__slots__)
+
+
+Trade = collections.namedtuple("Trade", "symbol price quantity")
 
 
 @dataclass
@@ -348,6 +368,37 @@ def build_points(scale):
     return Corpus([points], check)
 
 
+def build_readings(scale):
+    """Instances of the importable slotted :class:`Reading`."""
+    n = _count(100_000, scale)
+    readings = [Reading(f"s{i % 50}", i * 0.25, "degC") for i in range(n)]
+    return Corpus([readings], _equal_to(readings))
+
+
+def build_trades(scale):
+    """Named tuples of an importable type."""
+    n = _count(100_000, scale)
+    trades = [Trade(f"T{i % 300}", i / 8, i % 1000) for i in range(n)]
+    return Corpus([trades], _equal_to(trades))
+
+
+def build_datetimes(scale):
+    """Timestamps a second apart, half of them aware."""
+    n = _count(100_000, scale)
+    start = datetime.datetime(2024, 3, 1)
+    utc = datetime.timezone.utc
+    stamps = [start + datetime.timedelta(seconds=i) for i in range(n)]
+    stamps = [stamp.replace(tzinfo=utc) if i % 2 else stamp for i, stamp in enumerate(stamps)]
+    return Corpus([stamps], _equal_to(stamps))
+
+
+def build_decimals(scale):
+    """Prices as Decimal, with cents."""
+    n = _count(100_000, scale)
+    prices = [decimal.Decimal(i).scaleb(-2) for i in range(n)]
+    return Corpus([prices], _equal_to(prices))
+
+
 def build_strings(scale):
     """Distinct short strings, ASCII and not."""
     n = _count(200_000, scale)
@@ -393,5 +444,11 @@ CASES = [
     Case("points", "data", lambda s: f"{_count(100_000, s)} instances of an importable class",
          build_points),
     Case("strings", "data", lambda s: f"{_count(200_000, s)} short strings", build_strings),
+    Case("readings", "data", lambda s: f"{_count(100_000, s)} instances of an importable slotted "
+         f"class", build_readings),
+    Case("trades", "data", lambda s: f"{_count(100_000, s)} named tuples", build_trades),
+    Case("datetimes", "data", lambda s: f"{_count(100_000, s)} datetimes, half with a timezone",
+         build_datetimes),
+    Case("decimals", "data", lambda s: f"{_count(100_000, s)} Decimals", build_decimals),
     Case("numpy_arrays", "buffers", _numpy_description, build_numpy),
 ]

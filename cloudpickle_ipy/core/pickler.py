@@ -56,11 +56,11 @@ def _reducer_override_for(reducers):
         reduce = find(kind)
         if reduce is not None:
             return reduce(self, obj)
-        plain = self.plain_kinds.get(kind)
-        if plain is None:
-            plain = self.plain_kinds[kind] = self._pickles_plainly(kind)
-        if plain:
-            return self.reduce_plain(obj)
+        known = self.known_reductions.get(kind)
+        if known is None:
+            known = self.known_reductions[kind] = self._known_reduction(kind)
+        if known:
+            return known(obj)
         if isinstance(obj, type):
             return reduce_class(self, obj)
         if isinstance(obj, BaseException):
@@ -83,13 +83,13 @@ class Pickler(pickle.Pickler):
         if _ONCE_IMPORTED:
             _add_reducers_of_imported_modules()
         self._new_payload()
-        self.plain_kinds = {}  # class -> whether its instances pickle plainly (see instances)
-        self.reduce_plain = _REDUCE_PLAIN if protocol >= 2 else None
+        self.protocol = protocol
+        # class -> the reduce(obj) its instances take (see instances), or False: they are asked
+        self.known_reductions = {}
 
-    def _pickles_plainly(self, kind):
+    def _known_reduction(self, kind):
         table = getattr(self, "dispatch_table", copyreg.dispatch_table)  # a subclass may set one
-        return (self.reduce_plain is not None and kind not in table
-                and instances.pickles_plainly(kind))
+        return kind not in table and _FIND(kind, self.protocol) or False
 
     def _new_payload(self):
         """Forget what the memo held: each table below says what a payload already carries.
@@ -175,7 +175,7 @@ def _not_implemented(obj):
     return NotImplemented
 
 
-_REDUCE_PLAIN = instances.reducer(_not_implemented)
+_FIND = instances.finder(_not_implemented)
 
 
 def _protocol(protocol):

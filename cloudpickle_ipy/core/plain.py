@@ -21,7 +21,7 @@ import pickle
 import types
 
 from .exceptions import rebuilt_without_init, reduce_exception
-from .instances import pickles_plainly, reducer
+from .instances import finder
 from .registry import INTERACTIVE_MODULES, is_registered_by_value
 from .user_reducers import REGISTERED
 
@@ -95,7 +95,7 @@ class Output(list):
 
 class _DispatchTable(dict):
     """copyreg's reducers, ours and the user's; a type with none gets, when first met, what pickle
-    would do without a table (by way of ``instances`` for a class that pickles plainly), so that
+    would do without a table (by way of ``instances`` where the class decides it), so that
     the C pickler never has to raise and clear a KeyError per object."""
 
     def __init__(self, protocol, entries, call_reducers):
@@ -103,18 +103,17 @@ class _DispatchTable(dict):
         self.update(entries)
         if call_reducers:
             self.update(call_reducers)
+        self._protocol = protocol
         self._reduce_ex = operator.methodcaller("__reduce_ex__", protocol)
-        self._reduce_plain = reducer(self._reduce_ex) if protocol >= 2 else None
+        self._find = finder(self._reduce_ex)
 
     def __missing__(self, kind):
         if issubclass(kind, type):
             reduce = _by_name
         elif issubclass(kind, BaseException) and rebuilt_without_init(kind):
             reduce = _reduce_exception_alone
-        elif self._reduce_plain is not None and pickles_plainly(kind):
-            reduce = self._reduce_plain
         else:
-            reduce = self._reduce_ex
+            reduce = self._find(kind, self._protocol) or self._reduce_ex
         self[kind] = reduce
         return reduce
 
