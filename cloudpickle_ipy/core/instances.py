@@ -54,20 +54,33 @@ _LAYOUT = operator.attrgetter("__basicsize__", "__itemsize__", "__dictoffset__",
 _PLAIN_LAYOUT = _LAYOUT(_Probe)
 
 
+def _keeps_object_methods(cls, names=tuple(_OBJECT_METHODS)):
+    """Whether ``cls`` has object's own ``names`` (of ``__reduce_ex__``, ``__reduce__`` and
+    ``__getstate__``)."""
+    return all(getattr(cls, name, None) is _OBJECT_METHODS[name] for name in names)
+
+
+def _has_new_arguments(cls):
+    return any(hasattr(cls, name) for name in _NEWARGS)
+
+
+def _declares_slots(base):
+    namespace = vars(base)
+    return bool(namespace.get("__slots__") or namespace.get("__slotnames__"))
+
+
 def pickles_plainly(cls):
     """Whether instances of ``cls`` (a class with no reducer in a dispatch table) pickle as
     ``(copyreg.__newobj__, (cls,), obj.__dict__ or None, None, None)`` with protocol 2 and up,
     unless an instance's own ``__dict__`` holds ``__reduce_ex__`` or ``__getstate__``."""
     if _LAYOUT(cls) != _PLAIN_LAYOUT or issubclass(cls, (type, BaseException)):
         return False
-    if any(getattr(cls, name, None) is not method for name, method in _OBJECT_METHODS.items()):
-        return False
-    if any(hasattr(cls, name) for name in _NEWARGS):
+    if not _keeps_object_methods(cls) or _has_new_arguments(cls):
         return False
     for base in cls.__mro__:
-        namespace = vars(base)
-        if namespace.get("__slots__") or namespace.get("__slotnames__"):
+        if _declares_slots(base):
             return False
+        namespace = vars(base)
         if "__dict__" in namespace:  # the descriptor of instances' __dict__, not anything else
             return type(namespace["__dict__"]) is types.GetSetDescriptorType
     return False
@@ -76,10 +89,7 @@ def pickles_plainly(cls):
 def _pickles_with_state(cls):
     """Whether instances of ``cls`` (not plain) pickle as ``(copyreg.__newobj__, (cls,),
     obj.__getstate__(), None, None)`` with protocol 2 and up (the module docstring)."""
-    if any(getattr(cls, name) is not _OBJECT_METHODS[name] for name in ("__reduce_ex__",
-                                                                        "__reduce__")):
-        return False
-    if any(hasattr(cls, name) for name in _NEWARGS):
+    if not _keeps_object_methods(cls, ("__reduce_ex__", "__reduce__")) or _has_new_arguments(cls):
         return False
     if not all(base.__flags__ & _HEAPTYPE and not base.__flags__ & _IMMUTABLETYPE
                for base in cls.__mro__[:-1]):
@@ -92,12 +102,12 @@ def _pickles_with_state(cls):
 def _made_from_arguments(cls):
     """Whether instances of ``cls`` pickle as ``(copyreg.__newobj__, (cls,
     *obj.__getnewargs__()), None, None, None)`` with protocol 2 and up (the module docstring)."""
-    if any(getattr(cls, name, None) is not method for name, method in _OBJECT_METHODS.items()):
+    if not _keeps_object_methods(cls) or not hasattr(cls, "__getnewargs__"):
         return False
-    if not hasattr(cls, "__getnewargs__") or hasattr(cls, "__getnewargs_ex__"):
+    if hasattr(cls, "__getnewargs_ex__"):
         return False
-    return not (cls.__dictoffset__ or issubclass(cls, (list, dict)) or any(
-        vars(base).get("__slots__") or vars(base).get("__slotnames__") for base in cls.__mro__))
+    return not (cls.__dictoffset__ or issubclass(cls, (list, dict))
+                or any(map(_declares_slots, cls.__mro__)))
 
 
 def _own_reduce(cls):
